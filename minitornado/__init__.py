@@ -19,17 +19,17 @@ The study path, start-up (what ``app.listen(8888)`` and running the loop do)::
 
 The study path, one request::
 
-    10. accept handler -> TCPServer._handle_connection   tornado/tcpserver.py::TCPServer._handle_connection
-    11. iostream.IOStream                                tornado/iostream.py::IOStream
-    12. httpserver.HTTPServer.handle_stream              tornado/httpserver.py::HTTPServer.handle_stream
-    13. http1connection.HTTP1ServerConnection.start_serving
-                                                         tornado/http1connection.py::HTTP1ServerConnection.start_serving
-    14. http1connection.HTTP1Connection.read_response    (h11 events: Request, Data, EndOfMessage)
-                                                         tornado/http1connection.py::HTTP1Connection.read_response
-    15. routing / web.Application.find_handler           tornado/web.py::Application.find_handler
-    16. web.RequestHandler._execute                      tornado/web.py::RequestHandler._execute
-    17. web.RequestHandler.finish -> HTTP1Connection.write_headers / finish
-                                                         tornado/http1connection.py::HTTP1Connection.write_headers
+    10. TCPServer._handle_connection        tornado/tcpserver.py::TCPServer._handle_connection
+    11. iostream.IOStream                   tornado/iostream.py::IOStream
+    12. HTTPServer.handle_stream            tornado/httpserver.py::HTTPServer.handle_stream
+    13. HTTP1ServerConnection.start_serving
+                      tornado/http1connection.py::HTTP1ServerConnection.start_serving
+    14. HTTP1Connection.read_response       (h11 events: Request, Data, EndOfMessage)
+                      tornado/http1connection.py::HTTP1Connection.read_response
+    15. web.Application.find_handler        tornado/web.py::Application.find_handler
+    16. web.RequestHandler._execute         tornado/web.py::RequestHandler._execute
+    17. RequestHandler.finish -> HTTP1Connection.write_headers / finish
+                      tornado/http1connection.py::HTTP1Connection.write_headers
 
 ``TCPServer.start()`` is not on this path: ``listen()`` already registered the accept
 handler (step 6), so whatever runs the asyncio loop (``IOLoop.start()``,
