@@ -1,0 +1,616 @@
+"""HTTP/1.x on one connection: bytes from the IOStream through h11 to a delegate, and back.
+
+Mirrors: tornado/http1connection.py (Tornado 6.6)
+
+One ``HTTP1ServerConnection`` per accepted TCP connection runs the request loop. For each
+request it makes a fresh ``HTTP1Connection``, asks the server (an
+``HTTPServerConnectionDelegate``) for a message delegate, and has the connection read one
+request into it. Reading is one ladder over h11's events (``_read_message_inner``): feed
+h11 what the stream gives, take the next event, act on it. The application answers on the
+same ``HTTP1Connection`` (``write_headers``, ``write``, ``finish``).
+
+Why h11 reads and this module writes: h11's ``send()`` will not keep an HTTP/1.0
+connection alive (Tornado does when the client asks), and it adds and moves framing
+headers its own way (``Connection: close`` to every HTTP/1.0 client, ``Transfer-Encoding``
+on HEAD responses). Tornado's exact bytes are the spec, so responses are formatted here as
+Tornado formats them. Since h11's state machine only moves on to the next request once it
+has sent the response itself, each request gets a new ``h11.Connection``; the bytes the
+old one had received past its request (pipelined requests) seed the new one.
+
+Kept: ``HTTP1ConnectionParameters``; ``HTTP1ServerConnection`` (``start_serving``,
+``close``); ``HTTP1Connection`` on the server side (``read_response``, ``write_headers``,
+``write``, ``finish``, ``set_close_callback``, ``set_body_timeout``,
+``set_max_body_size``): keep-alive and the HTTP/1.0 rules, pipelining, chunked bodies both
+ways, ``Expect: 100-continue``, header and body limits, header and body timeouts, and
+Tornado's answer to malformed input (the bare ``HTTP/1.1 400 Bad Request``, then close,
+logged at INFO on ``gen_log``). The checks h11 does not make live in ``_h11_checks``.
+
+Left out: the client side (``is_client=True``, used by Tornado's ``simple_httpclient``);
+``detach`` (websockets take the stream over); ``decompress`` (Tornado's
+``_GzipMessageDelegate`` gunzips request bodies); ``parse_int``, ``parse_hex_int`` and
+``is_transfer_encoding_chunked`` (h11 parses lengths and chunk sizes).
+
+Compared with Tornado (each line has a test in tests/test_http1connection.py):
+    Differs on purpose:
+    - A header block over ``max_header_size`` is answered ``431 Request Header Fields Too
+      Large`` before the close; Tornado closes without a word.
+    - A body over ``max_body_size`` is answered ``413 Content Too Large``, with no
+      ``100 (Continue)`` before it; Tornado sends the 100, then the bare 400.
+    - Chunk extensions (``5;x=1``) and trailer fields after the last chunk are accepted, as
+      RFC 9112 §7.1.1 and §7.1.2 allow (trailers are dropped); Tornado answers 400.
+    - A request target holding raw non-ASCII bytes (an unencoded ``é``) gets the bare 400:
+      h11 follows RFC 9112 §3.2. Tornado accepts it.
+    - When h11 is the one refusing the input, the reason in the log line
+      ``Malformed HTTP message from <ip>: <reason>`` is worded by h11.
+    - The application sees the ``Transfer-Encoding`` value lower-cased (``CHUNKED`` arrives
+      as ``chunked``): h11 normalises it, as transfer codings are case-insensitive.
+
+Study path: step 13 (``HTTP1ServerConnection.start_serving``), step 14
+(``HTTP1Connection.read_response``: the h11 events) and step 17 (``write_headers``,
+``finish``).
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import h11
+
+from minitornado import _h11_checks, httputil, iostream
+from minitornado._http1_util import (
+    _ExceptionLoggingContext,
+    _QuietException,
+    answer_to_refused,
+    format_header_block,
+    future_add_done_callback,
+    parse_int,
+)
+from minitornado.log import app_log, gen_log
+
+# Tornado: tornado/http1connection.py::_YIELD_THRESHOLD
+# A fast client can keep the stream's reads completing at once, and awaiting a finished
+# Future does not give the loop a turn: yield once per this many body bytes.
+_YIELD_THRESHOLD = 256 * 1024
+
+
+# Tornado: tornado/http1connection.py::HTTP1ConnectionParameters
+class HTTP1ConnectionParameters:
+    """The limits and switches every ``HTTP1Connection`` of a server shares.
+
+    ``chunk_size`` (64 KiB) is the most read from the socket at once and the most body
+    handed to ``data_received`` at once; ``max_header_size`` (64 KiB) bounds the request
+    line and headers; ``header_timeout`` and ``body_timeout`` are in seconds (None: no
+    limit); ``max_body_size`` None means the stream's ``max_buffer_size`` (100 MiB).
+
+    Compared with Tornado:
+        Same; ``decompress`` is stored, but ``HTTPServer`` refuses to turn it on.
+    """
+
+    def __init__(
+        self,
+        no_keep_alive: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        header_timeout: float | None = None,
+        max_body_size: int | None = None,
+        body_timeout: float | None = None,
+        decompress: bool = False,
+    ) -> None:
+        self.no_keep_alive = no_keep_alive
+        self.chunk_size = chunk_size or 65536
+        self.max_header_size = max_header_size or 65536
+        self.header_timeout = header_timeout
+        self.max_body_size = max_body_size
+        self.body_timeout = body_timeout
+        self.decompress = decompress
+
+
+# Tornado: tornado/http1connection.py::HTTP1ServerConnection
+class HTTP1ServerConnection:
+    """One accepted TCP connection, serving its requests one after the other.
+
+    ``context`` is handed to every ``HTTP1Connection`` (``HTTPServer`` passes its
+    ``_HTTPRequestContext``: the peer's address, the protocol).
+
+    Compared with Tornado:
+        Differs on purpose: when the request loop ends, however it ends, the stream is
+        closed. Tornado leaves the socket of a cancelled loop open until garbage collection.
+    """
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        params: HTTP1ConnectionParameters | None = None,
+        context: object | None = None,
+    ) -> None:
+        self.stream = stream
+        self.params = params if params is not None else HTTP1ConnectionParameters()
+        self.context = context
+        self._serving_future: asyncio.Task[None] | None = None
+
+    # Tornado: tornado/http1connection.py::HTTP1ServerConnection.start_serving  (step 13)
+    def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+        """Start the request loop as a Task of its own, and return at once.
+
+        ``delegate.start_request`` is called for each request, ``delegate.on_close`` once
+        when the connection is done. An error escaping the loop is logged by the IOLoop.
+        """
+        assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
+        loop = self.stream.io_loop
+        self._serving_future = loop.asyncio_loop.create_task(self._server_request_loop(delegate))
+        loop.add_future(self._serving_future, lambda f: f.result())
+
+    # Tornado: tornado/http1connection.py::HTTP1ServerConnection._server_request_loop
+    async def _server_request_loop(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+        # The only place where requests follow each other; each gets a new HTTP1Connection,
+        # seeded with what the previous one had received past its own request.
+        unparsed = b""
+        try:
+            while True:
+                conn = HTTP1Connection(self.stream, False, self.params, self.context)
+                conn._feed(unparsed)
+                request_delegate = delegate.start_request(self, conn)
+                try:
+                    ret = await conn.read_response(request_delegate)
+                except (
+                    iostream.StreamClosedError,
+                    iostream.UnsatisfiableReadError,
+                    asyncio.CancelledError,
+                ):
+                    return  # the client left, or close() was called: nothing to report
+                except Exception:
+                    gen_log.error("Uncaught exception", exc_info=True)
+                    conn.close()
+                    return
+                if not ret:
+                    return
+                unparsed = conn._unparsed
+                await asyncio.sleep(0)  # let other connections run between two requests
+        finally:
+            # Already closed on every path but one: a loop cancelled at shutdown. (Tornado
+            # leaves that socket to the garbage collector; websockets' detach(), left out
+            # here, is the only reason to leave the stream open.)
+            self.stream.close()
+            delegate.on_close(self)
+
+    # Tornado: tornado/http1connection.py::HTTP1ServerConnection.close
+    async def close(self) -> None:
+        """Close the connection now, even mid-request, and wait for its loop to end."""
+        self.stream.close()
+        assert self._serving_future is not None
+        with contextlib.suppress(Exception):  # start_serving has it logged already
+            await self._serving_future
+
+
+# Tornado: tornado/http1connection.py::HTTP1Connection
+class HTTP1Connection(httputil.HTTPConnection):
+    """One request read from the stream, and the response to it written back.
+
+    ``read_response(delegate)`` reads the request into the delegate and resolves once the
+    response is finished: True if the connection may serve another request. The
+    application answers with ``write_headers``, ``write`` and ``finish``.
+
+    Compared with Tornado:
+        Left out: the client side (``is_client`` must be False) and ``detach``.
+    """
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        is_client: bool,
+        params: HTTP1ConnectionParameters | None = None,
+        context: object | None = None,
+    ) -> None:
+        if is_client:
+            raise NotImplementedError("minitornado's HTTP1Connection has no client side")
+        self.is_client = is_client
+        self.stream = stream
+        self.params = params if params is not None else HTTP1ConnectionParameters()
+        self.context = context
+        self.no_keep_alive = self.params.no_keep_alive
+        # Per request: a delegate may change both (set_max_body_size, set_body_timeout).
+        self._max_body_size: int = (
+            self.params.max_body_size
+            if self.params.max_body_size is not None
+            else stream.max_buffer_size
+        )
+        self._body_timeout = self.params.body_timeout
+        # -- reading
+        self._h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=self.params.max_header_size
+        )
+        # What was fed to h11 until it parsed the request (for _h11_checks); None after.
+        self._header_data: list[bytes] | None = []
+        self._unparsed = b""  # received past the end of this request: the next one's start
+        self._body_size = 0
+        self._bytes_since_yield = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._read_finished = False
+        self._request_start_line: httputil.RequestStartLine | None = None
+        self._request_headers: httputil.HTTPHeaders | None = None
+        self._disconnect_on_finish = False
+        # -- writing
+        self._write_finished = False
+        self._finish_future: asyncio.Future[None] = stream.io_loop.asyncio_loop.create_future()
+        self._close_callback: Callable[[], None] | None = None
+        self._chunking_output = False
+        self._expected_content_remaining: int | None = None
+        self._pending_write: asyncio.Future[None] | None = None
+
+    # ---- Reading the request (step 14) -------------------------------------------------
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.read_response      (step 14)
+    def read_response(self, delegate: httputil.HTTPMessageDelegate) -> Awaitable[bool]:
+        """Read one request into ``delegate``; resolve when its response is finished.
+
+        The result is True if the connection stays open for another request. A client
+        that leaves makes it raise ``StreamClosedError``.
+
+        Compared with Tornado:
+            Same (the name is Tornado's, from its client side: it reads a "message").
+        """
+        return self._read_message(delegate)
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._read_message
+    async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        try:
+            return await self._read_message_inner(delegate)
+        except _QuietException:
+            self.close()
+            return False
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._read_message_inner
+    async def _read_message_inner(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        need_delegate_close = False  # True once the delegate has seen the headers
+        body = bytearray()  # body bytes h11 gave us, not yet handed to the delegate
+        self._start_timer(self.params.header_timeout, self.stream.close)  # silent, as Tornado
+        try:
+            while True:
+                event = self._h11.next_event()
+                if event is h11.NEED_DATA:
+                    if body:  # hand over what we have before waiting on the network
+                        await self._deliver_body(delegate, body)
+                    await self._receive()
+                elif isinstance(event, h11.Request):
+                    start_line, headers = self._on_request(event)
+                    need_delegate_close = True
+                    await self._on_headers(delegate, start_line, headers)
+                elif isinstance(event, h11.Data):
+                    await self._on_data(delegate, body, event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    if body:
+                        await self._deliver_body(delegate, body)
+                    break
+                # Nothing else can come. h11.PAUSED only follows EndOfMessage. And
+                # h11.ConnectionClosed needs receive_data(b""), which we never call: a
+                # client that leaves makes the stream raise StreamClosedError instead, which
+                # ends the request quietly, as in Tornado.
+            self._on_end_of_message()
+            if not self._write_finished:
+                with _ExceptionLoggingContext(app_log):
+                    delegate.finish()
+            need_delegate_close = False  # only now: if finish() raised, it is told "closed"
+            await self._wait_for_response()
+        except (httputil.HTTPInputError, h11.RemoteProtocolError) as e:
+            await self._refuse(e)
+            return False
+        finally:
+            self._cancel_timer()
+            if need_delegate_close:
+                with _ExceptionLoggingContext(app_log):
+                    delegate.on_connection_close()
+            self._clear_callbacks()
+        return not self.stream.closed()
+
+    async def _receive(self) -> None:
+        """Wait for the next bytes from the client and give them to h11."""
+        data = await self.stream.read_bytes(self.params.chunk_size, partial=True)
+        self._feed(data)
+        self._bytes_since_yield += len(data)
+        if self._bytes_since_yield >= _YIELD_THRESHOLD:
+            self._bytes_since_yield = 0
+            await asyncio.sleep(0)
+
+    def _feed(self, data: bytes) -> None:
+        # Called by _receive, and by HTTP1ServerConnection with the previous request's
+        # leftover bytes, before this request starts.
+        if not data:
+            return  # (h11 would take b"" to mean "the client closed")
+        if self._header_data is not None:
+            if not self._header_data:
+                data = _h11_checks.skip_empty_line(data)
+            self._header_data.append(data)
+        if data:  # skip_empty_line may have left nothing
+            self._h11.receive_data(data)
+
+    def _on_request(
+        self, event: h11.Request
+    ) -> tuple[httputil.RequestStartLine, httputil.HTTPHeaders]:
+        """Called by the ladder on h11's Request event: the checks h11 does not make, then
+        Tornado's start line and headers; and will the connection stay open afterwards?"""
+        self._cancel_timer()  # the header timeout ends here
+        assert self._header_data is not None
+        received = b"".join(self._header_data)  # nearly always one piece: no copy
+        self._header_data = None
+        start_line, headers = _h11_checks.request_from_h11(
+            event, received, self.params.max_header_size
+        )
+        self._request_start_line, self._request_headers = start_line, headers
+        self._disconnect_on_finish = not self._can_keep_alive(start_line, headers)
+        return start_line, headers
+
+    async def _on_headers(
+        self,
+        delegate: httputil.HTTPMessageDelegate,
+        start_line: httputil.RequestStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        """Hand the headers to the delegate, then get ready for the body."""
+        with _ExceptionLoggingContext(app_log):
+            ret = delegate.headers_received(start_line, headers)
+            if ret is not None:
+                await ret
+        # After headers_received, which may raise the limit (set_max_body_size).
+        _h11_checks.check_content_length(headers, self._max_body_size)
+        # RFC 9110 §10.1.1. Tornado matches the value exactly, and answers HTTP/1.0 too.
+        if headers.get("Expect") == "100-continue" and not self._write_finished:
+            self.stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
+        if "Content-Length" in headers or "Transfer-Encoding" in headers:
+            self._start_timer(self._body_timeout, self._on_body_timeout)
+
+    async def _on_data(
+        self, delegate: httputil.HTTPMessageDelegate, body: bytearray, data: bytes | bytearray
+    ) -> None:
+        """Called by the ladder on h11's Data event: collect it, hand it over in big pieces.
+
+        A chunked body may come in many tiny chunks; collecting them bounds the number of
+        ``data_received`` calls (Tornado 6.6 does the same).
+        """
+        self._body_size += len(data)
+        if self._body_size > self._max_body_size:
+            # Only a chunked body gets here: a Content-Length was checked in _on_headers.
+            raise _h11_checks.ContentTooLarge("chunked body too large")
+        body += data
+        if len(body) >= self.params.chunk_size:
+            await self._deliver_body(delegate, body)
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._deliver_body
+    async def _deliver_body(self, delegate: httputil.HTTPMessageDelegate, body: bytearray) -> None:
+        data = bytes(body)
+        body.clear()
+        if not self._write_finished:  # once the response is out, the rest is dropped
+            with _ExceptionLoggingContext(app_log):
+                ret = delegate.data_received(data)
+                if ret is not None:
+                    await ret
+
+    def _on_end_of_message(self) -> None:
+        """Called by the ladder on h11's EndOfMessage: the request is fully read."""
+        self._cancel_timer()  # the body timeout ends here
+        self._read_finished = True
+        self._unparsed = self._h11.trailing_data[0]  # pipelined requests, if any
+
+    async def _wait_for_response(self) -> None:
+        # While the application works on its response nothing is read, so the stream would
+        # not notice a client that leaves; its close callback will.
+        if not self._finish_future.done() and not self.stream.closed():
+            self.stream.set_close_callback(self._on_connection_close)
+            await self._finish_future
+
+    async def _refuse(self, error: Exception) -> None:
+        """Answer a malformed request (a bare 400, or 431/413 for the limits) and close."""
+        gen_log.info("Malformed HTTP message from %s: %s", self.context, error)
+        await self.stream.write(answer_to_refused(error, self._header_data is not None))
+        self.close()
+
+    def _start_timer(self, timeout: float | None, callback: Callable[[], None]) -> None:
+        if timeout is not None:
+            self._timer = self.stream.io_loop.call_later(timeout, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self.stream.io_loop.remove_timeout(self._timer)
+            self._timer = None
+
+    def _on_body_timeout(self) -> None:
+        gen_log.info("Timeout reading body from %s", self.context)
+        self.stream.close()  # the pending read fails, which ends the request quietly
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._can_keep_alive
+    def _can_keep_alive(
+        self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+    ) -> bool:
+        if self.params.no_keep_alive:
+            return False
+        connection_header = headers.get("Connection")
+        if connection_header is not None:
+            connection_header = connection_header.lower()
+        if start_line.version == "HTTP/1.1":
+            return connection_header != "close"  # exact: "keep-alive, close" keeps it open
+        # HTTP/1.0 (and 1.2...): only on request, and only if the body's end is known.
+        if (
+            "Content-Length" in headers
+            or "Transfer-Encoding" in headers
+            or start_line.method in ("HEAD", "GET")
+        ):
+            return connection_header == "keep-alive"
+        return False
+
+    # ---- Closing -----------------------------------------------------------------------
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.set_close_callback
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        """Have ``callback()`` run if the client leaves after its request was read.
+
+        ``web.RequestHandler`` uses it for ``on_connection_close``. While the request is
+        still being read, the delegate's ``on_connection_close`` is called instead.
+        """
+        self._close_callback = callback
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._on_connection_close
+    def _on_connection_close(self) -> None:
+        # Called by the stream (registered only while we wait for the response).
+        if self._close_callback is not None:
+            callback, self._close_callback = self._close_callback, None
+            callback()
+        if not self._finish_future.done():
+            self._finish_future.set_result(None)
+        self._clear_callbacks()
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.close
+    def close(self) -> None:
+        """Close the connection now; the request loop ends."""
+        self.stream.close()
+        self._clear_callbacks()
+        if not self._finish_future.done():
+            self._finish_future.set_result(None)
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._clear_callbacks
+    def _clear_callbacks(self) -> None:
+        # Breaks the cycle connection -> handler -> connection, so both go sooner.
+        self._close_callback = None
+        self.stream.set_close_callback(None)
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.set_body_timeout
+    def set_body_timeout(self, timeout: float) -> None:
+        """Change the body timeout for this request only (call it in headers_received)."""
+        self._body_timeout = timeout
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.set_max_body_size
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Change the body size limit for this request only (call it in headers_received)."""
+        self._max_body_size = max_body_size
+
+    # ---- Writing the response (step 17) ------------------------------------------------
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.write_headers      (step 17)
+    def write_headers(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> asyncio.Future[None]:
+        """Send the status line, ``headers`` and, in the same write, ``chunk``.
+
+        The status line always says ``HTTP/1.1``, whatever ``start_line.version`` says.
+        ``headers`` is completed in place: ``Transfer-Encoding: chunked`` when the body's
+        length is unknown (an HTTP/1.1 request, not HEAD, not 1xx/204/304, no
+        ``Content-Length``); ``Connection: close`` when an HTTP/1.1 connection will close;
+        ``Connection: Keep-Alive`` when an HTTP/1.0 client asked for it. A CR or LF in any
+        line raises ``ValueError``. The Future resolves once the bytes are written (or the
+        connection closed meanwhile); it fails only if it was closed already.
+
+        Compared with Tornado:
+            Same.
+        """
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        request, request_headers = self._request_start_line, self._request_headers
+        assert request is not None and request_headers is not None
+        code = start_line.code
+        self._chunking_output = (
+            request.version == "HTTP/1.1"
+            and request.method != "HEAD"
+            and code not in (204, 304)
+            and not 100 <= code < 200  # RFC 9110 §6.4.1: these never carry a body
+            and "Content-Length" not in headers
+        )
+        if request.version == "HTTP/1.1" and self._disconnect_on_finish:
+            headers["Connection"] = "close"
+        if (
+            request.version == "HTTP/1.0"
+            and request_headers.get("Connection", "").lower() == "keep-alive"
+        ):
+            headers["Connection"] = "Keep-Alive"
+        if self._chunking_output:
+            headers["Transfer-Encoding"] = "chunked"
+        if request.method == "HEAD" or code == 304:
+            self._expected_content_remaining = 0
+        elif "Content-Length" in headers:
+            self._expected_content_remaining = parse_int(headers["Content-Length"])
+        else:
+            self._expected_content_remaining = None
+        data = format_header_block(start_line, headers)
+        if self.stream.closed():
+            return self._closed_future()
+        if chunk:
+            data += self._format_chunk(chunk)
+        return self._write_to_stream(data)
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.write
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        """Send a piece of the body (chunk-framed if the response is chunked).
+
+        Writing past the ``Content-Length`` closes the connection and raises
+        ``HTTPOutputError``. The Future behaves as ``write_headers``'.
+        """
+        if self.stream.closed():
+            return self._closed_future()
+        return self._write_to_stream(self._format_chunk(chunk))
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection.finish
+    def finish(self) -> None:
+        """The response is complete: end the chunked body, then close or await the next request.
+
+        A body shorter than its ``Content-Length`` closes the connection and raises
+        ``HTTPOutputError``. If the request body was not read to its end (the application
+        answered early), the connection closes after the response: reading the rest would
+        be the only other way to find where the next request starts.
+        """
+        remaining = self._expected_content_remaining
+        if remaining is not None and remaining != 0 and not self.stream.closed():
+            self.stream.close()
+            raise httputil.HTTPOutputError(
+                f"Tried to write {remaining} bytes less than Content-Length"
+            )
+        if self._chunking_output and not self.stream.closed():
+            self._pending_write = self.stream.write(b"0\r\n\r\n")  # RFC 9112 §7.1: last-chunk
+        self._write_finished = True
+        if not self._read_finished:
+            self._disconnect_on_finish = True
+        # Send the last small segment now instead of waiting for the client's ACK (Nagle).
+        self.stream.set_nodelay(True)
+        if self._pending_write is None:
+            self._finish_request()
+        else:
+            future_add_done_callback(self._pending_write, self._finish_request)
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._finish_request
+    def _finish_request(self, future: object = None) -> None:
+        self._clear_callbacks()
+        if self._disconnect_on_finish:
+            self.close()
+            return
+        self.stream.set_nodelay(False)  # back to the stream's default for the next request
+        if not self._finish_future.done():
+            self._finish_future.set_result(None)
+
+    # Tornado: tornado/http1connection.py::HTTP1Connection._format_chunk
+    def _format_chunk(self, chunk: bytes) -> bytes:
+        if self._expected_content_remaining is not None:
+            self._expected_content_remaining -= len(chunk)
+            if self._expected_content_remaining < 0:
+                self.stream.close()  # the framing is broken: stop before the client is misled
+                raise httputil.HTTPOutputError("Tried to write more data than Content-Length")
+        if self._chunking_output and chunk:
+            # RFC 9112 §7.1: hex size, CRLF, data, CRLF. An empty chunk would mean "the end".
+            return b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        return chunk
+
+    def _write_to_stream(self, data: bytes) -> asyncio.Future[None]:
+        """Write ``data``; the Future resolves once it is written or the connection closed."""
+        done = self.stream.io_loop.asyncio_loop.create_future()
+        self._pending_write = self.stream.write(data)
+
+        def on_written(_: object) -> None:
+            # A client that left while we wrote is not the application's error (Tornado).
+            if not done.done():
+                done.set_result(None)
+
+        future_add_done_callback(self._pending_write, on_written)
+        return done
+
+    def _closed_future(self) -> asyncio.Future[None]:
+        failed = self.stream.io_loop.asyncio_loop.create_future()
+        failed.set_exception(iostream.StreamClosedError())
+        failed.exception()  # nobody has to look at it: no "exception never retrieved" log
+        return failed

@@ -1,0 +1,319 @@
+"""Listening sockets: create them, and accept connections on them from the IOLoop.
+
+Mirrors: tornado/netutil.py (Tornado 6.6)
+
+Kept: ``bind_sockets`` (one non-blocking listening socket per address of the host, all on one
+port), ``bind_unix_socket``, ``add_accept_handler`` (accept at most ``_DEFAULT_BACKLOG``
+connections per wake-up, return a function that stops accepting), ``is_valid_ip`` and the
+``_DEFAULT_BACKLOG`` constant.
+
+Left out: ``ssl_options_to_context`` and ``ssl_wrap_socket`` (minitornado serves plain TCP;
+Tornado builds an ``ssl.SSLContext`` from an options dict there); the ``Resolver`` family
+(``DefaultLoopResolver``, ``ThreadedResolver``, ``OverrideResolver``...: client-side DNS, used by
+Tornado's ``TCPClient``); the tolerance for platforms without ``SO_REUSEADDR`` (GNU Hurd).
+
+Study path (numbers from ``minitornado/__init__.py``): step 4 is ``bind_sockets``, step 6 is
+``add_accept_handler``, and the accept handler it registers starts step 10.
+"""
+
+import asyncio
+import errno
+import os
+import socket
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from minitornado.ioloop import IOLoop
+from minitornado.log import gen_log
+
+# The listen() backlog, and also how many connections one wake-up of the accept handler may
+# accept (see add_accept_handler).
+_DEFAULT_BACKLOG = 128  # Tornado: tornado/netutil.py::_DEFAULT_BACKLOG (same value)
+
+# How long the accept handler sleeps when the process is out of file descriptors.
+# The precedent is asyncio's own accept loop, which waits constants.ACCEPT_RETRY_DELAY (1 s).
+_ACCEPT_RETRY_DELAY = 1.0
+
+# accept() errors that mean "this process or the system is out of resources", the same set
+# asyncio treats that way (asyncio: selector_events.py::BaseSelectorEventLoop._accept_connection,
+# CPython 3.11). The pending connection stays queued, so the socket stays readable.
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+# What socket.getaddrinfo yields: (family, type, proto, canonname, sockaddr).
+_AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+
+
+# Tornado: tornado/netutil.py::bind_sockets                    (study path, step 4)
+def bind_sockets(
+    port: int,
+    address: str | None = None,
+    family: socket.AddressFamily = socket.AF_UNSPEC,
+    backlog: int = _DEFAULT_BACKLOG,
+    flags: int | None = None,
+    reuse_port: bool = False,
+) -> list[socket.socket]:
+    """Create non-blocking listening sockets for every address of ``address`` on ``port``.
+
+    ``address`` is an IP address or a host name; ``None`` or ``""`` means every interface
+    (``0.0.0.0`` and ``::``), and a name such as ``"localhost"`` gives one socket per address it
+    resolves to. ``family`` narrows the lookup to ``AF_INET`` or ``AF_INET6``. ``flags`` are the
+    ``AI_*`` flags for ``getaddrinfo`` (default ``AI_PASSIVE``). With ``port=0`` the kernel picks
+    a free port for the first socket and every other socket reuses it, so a server has one port.
+
+    Each socket gets ``SO_REUSEADDR`` (not on Windows), ``SO_REUSEPORT`` when ``reuse_port``
+    (``ValueError`` if the platform has none), ``IPV6_V6ONLY`` when it is IPv6, and is listening
+    with ``backlog`` when returned. Nothing touches the event loop: that is step 6.
+
+    Compared with Tornado:
+        Same: the lookup, the socket options, the shared port-0 port, and skipping ``::1`` for
+        ``"localhost"`` when the host cannot bind IPv6 (EADDRNOTAVAIL, as in default Docker).
+        Left out: tolerating ``ENOPROTOOPT`` from ``SO_REUSEADDR`` (GNU Hurd).
+        Differs on purpose: when a bind fails (say the port is in use), every socket made so
+        far is closed before the error propagates; Tornado leaves them open for the garbage
+        collector (and its ``ResourceWarning``).
+    """
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("the platform doesn't support SO_REUSEPORT")
+    if address == "":
+        address = None
+    if family == socket.AF_UNSPEC and not socket.has_ipv6:
+        # A Python built without IPv6 still gets AF_INET6 answers from getaddrinfo.
+        family = socket.AF_INET
+    sockets: list[socket.socket] = []
+    bound_port: int | None = None
+    try:
+        for af, kind, proto, _, sockaddr in _passive_addresses(address, port, family, flags):
+            sock = _new_listener_socket(af, kind, proto, reuse_port)
+            if sock is None:
+                continue
+            if sockaddr[1] == 0 and bound_port is not None:
+                # The kernel chose a port for the first family; ask for the same one here.
+                sockaddr = (sockaddr[0], bound_port, *sockaddr[2:])
+            if not _bind_or_skip(sock, sockaddr, address):
+                continue
+            bound_port = sock.getsockname()[1]
+            sock.listen(backlog)
+            sockets.append(sock)
+    except OSError:
+        # A half-made server must not keep a port busy until the garbage collector runs.
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+# --- bind_sockets, phase 1: which addresses ------------------------------------------------
+
+
+def _passive_addresses(
+    address: str | None, port: int, family: socket.AddressFamily, flags: int | None
+) -> Iterator[_AddrInfo]:
+    """Yield each distinct getaddrinfo answer for a listening socket, IPv4 before IPv6."""
+    if flags is None:
+        flags = socket.AI_PASSIVE
+    answers = socket.getaddrinfo(address, port, family, socket.SOCK_STREAM, 0, flags)
+    seen: set[_AddrInfo] = set()
+    for info in sorted(answers, key=lambda answer: answer[0]):
+        if info in seen:
+            continue
+        seen.add(info)
+        af, sockaddr = info[0], info[4]
+        if sys.platform == "darwin" and address == "localhost" and af == socket.AF_INET6:
+            # macOS also resolves localhost to the link-local fe80::1%lo0 (a non-zero scope
+            # id), and its firewall keeps asking the user whether to allow listening there.
+            if sockaddr[3] != 0:
+                continue
+        yield info
+
+
+# --- bind_sockets, phase 2: one socket with its options ------------------------------------
+
+
+def _new_listener_socket(
+    af: socket.AddressFamily, kind: socket.SocketKind, proto: int, reuse_port: bool
+) -> socket.socket | None:
+    """A non-blocking socket with the listener options, or None if the family is unsupported."""
+    try:
+        sock = socket.socket(af, kind, proto)
+    except OSError as e:
+        if e.errno == errno.EAFNOSUPPORT:
+            return None
+        raise
+    if os.name != "nt":
+        # Lets a restarted server bind while old connections sit in TIME_WAIT. Windows gives
+        # this option a different, dangerous meaning (two live servers on one port).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if af == socket.AF_INET6:
+        # Linux lets an IPv6 socket on "::" take IPv4 clients too, which would collide with
+        # our separate IPv4 socket on 0.0.0.0. Other systems never do, so always say v6-only.
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.setblocking(False)
+    return sock
+
+
+# --- bind_sockets, phase 3: bind, tolerating one known failure -----------------------------
+
+
+def _bind_or_skip(sock: socket.socket, sockaddr: tuple[Any, ...], address: str | None) -> bool:
+    """Bind ``sock``; False (socket closed) if it is ``::1`` for localhost on an IPv4-only host."""
+    try:
+        sock.bind(sockaddr)
+    except OSError as e:
+        sock.close()
+        # Some hosts (Docker's default network) can create IPv6 sockets and resolve localhost
+        # to ::1, yet refuse to bind it. Only this exact case is skipped: EADDRNOTAVAIL
+        # anywhere else is more likely a typo in the configured address.
+        if e.errno == errno.EADDRNOTAVAIL and address == "localhost" and sockaddr[0] == "::1":
+            return False
+        raise
+    return True
+
+
+# Tornado: tornado/netutil.py::bind_unix_socket
+def bind_unix_socket(
+    file: str, mode: int = 0o600, backlog: int = _DEFAULT_BACKLOG
+) -> socket.socket:
+    """Create one non-blocking listening AF_UNIX socket at the path ``file``.
+
+    A socket file left at ``file`` by an earlier run is removed first; any other kind of file
+    there raises ``ValueError``. The new socket file gets the permissions ``mode``. A name
+    starting with a NUL byte is a Linux abstract socket: it has no file, so neither applies.
+
+    Compared with Tornado:
+        Same: the stale-socket removal, the refusal, the chmod, abstract names.
+        Differs on purpose: the path is checked before the socket is made, so a refusal
+        leaves no socket behind (Tornado's waits for the garbage collector).
+        Simplified: always defined (Tornado defines it only where ``socket.AF_UNIX`` exists;
+        here calling it without AF_UNIX raises ``AttributeError``).
+    """
+    abstract = file.startswith("\0")
+    if not abstract:
+        _remove_stale_socket_file(file)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setblocking(False)
+    sock.bind(file)
+    if not abstract:
+        os.chmod(file, mode)
+    sock.listen(backlog)
+    return sock
+
+
+def _remove_stale_socket_file(file: str) -> None:
+    """Delete ``file`` if it is a socket; refuse to touch any other kind of file."""
+    try:
+        st = os.stat(file)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise ValueError(f"File {file} exists and is not a socket")
+    os.remove(file)
+
+
+# Tornado: tornado/netutil.py::add_accept_handler              (study path, step 6)
+def add_accept_handler(
+    sock: socket.socket, callback: Callable[[socket.socket, Any], None]
+) -> Callable[[], None]:
+    """Call ``callback(connection, address)`` for each client that connects to ``sock``.
+
+    The handler is registered for READ on ``IOLoop.current()``: the loop current *now*, when
+    the server calls ``listen()``, not when it is started. Whatever then runs that asyncio loop
+    serves. Each wake-up accepts at most ``_DEFAULT_BACKLOG`` (128) connections, so a flood of
+    clients cannot starve other callbacks; the rest are accepted on the next wake-up.
+
+    Returns a function that unregisters the handler and stops accepting at once, even in the
+    middle of a batch (a callback may call it). Calling it again does nothing.
+
+    Compared with Tornado:
+        Same: the per-wake-up cap and the returned remover; ``ConnectionAbortedError`` (a client
+        that gave up while queued) is skipped; other errors escape to the loop, which logs them.
+        Simplified: the "removed" flag is a ``nonlocal`` bool, not a one-item list.
+        Differs on purpose: when ``accept()`` fails for lack of resources (EMFILE, ENFILE,
+        ENOBUFS, ENOMEM), Tornado lets the error escape and, since the client stays queued, the
+        loop wakes again at once: it spins at full CPU and logs a traceback per turn. Here the
+        handler logs once on ``minitornado.general``, unregisters for ``_ACCEPT_RETRY_DELAY``
+        seconds and tries again, as asyncio's own servers do.
+    """
+    # The handler is always in exactly one state: registered with the loop, paused (only
+    # retry_timer is pending), or removed (neither; for good).
+    io_loop = IOLoop.current()
+    removed = False
+    out_of_resources = False  # True from the first failed accept until one succeeds again
+    retry_timer: asyncio.TimerHandle | None = None  # set while the handler is paused
+
+    def accept_handler(fileobj: Any, events: int) -> None:
+        nonlocal out_of_resources
+        for _ in range(_DEFAULT_BACKLOG):
+            if removed:  # a callback in this batch stopped the server and closed sock
+                return
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:  # the queue is empty: wait for the next wake-up
+                return
+            except ConnectionAbortedError:  # the client left before we got to it
+                continue
+            except OSError as e:
+                if e.errno not in _OUT_OF_RESOURCES:
+                    raise
+                pause(e)
+                return
+            out_of_resources = False
+            callback(connection, address)
+
+    def pause(error: OSError) -> None:
+        nonlocal out_of_resources, retry_timer
+        if not out_of_resources:
+            gen_log.error(
+                "Cannot accept connections on %s (%s); retrying every %s s",
+                sock.getsockname(),
+                error,
+                _ACCEPT_RETRY_DELAY,
+            )
+        out_of_resources = True
+        io_loop.remove_handler(sock)
+        retry_timer = io_loop.call_later(_ACCEPT_RETRY_DELAY, resume)
+
+    def resume() -> None:
+        nonlocal retry_timer
+        retry_timer = None
+        io_loop.add_handler(sock, accept_handler, IOLoop.READ)
+
+    def remove_handler() -> None:
+        nonlocal removed
+        if removed:
+            return
+        removed = True
+        if retry_timer is not None:
+            io_loop.remove_timeout(retry_timer)
+        else:
+            io_loop.remove_handler(sock)
+
+    io_loop.add_handler(sock, accept_handler, IOLoop.READ)
+    return remove_handler
+
+
+# Tornado: tornado/netutil.py::is_valid_ip
+def is_valid_ip(ip: str) -> bool:
+    """True if ``ip`` is a numeric IPv4 or IPv6 address (what the C resolver accepts as one).
+
+    Compared with Tornado:
+        Same: the answer comes from ``getaddrinfo(..., AI_NUMERICHOST)``, so the C library's
+        liberal forms count too (``"127.1"`` is ``127.0.0.1``).
+    """
+    if not ip or "\x00" in ip:
+        # getaddrinfo reads "" as localhost and stops at a NUL byte.
+        return False
+    try:
+        socket.getaddrinfo(ip, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except socket.gaierror as e:
+        if e.args[0] == socket.EAI_NONAME:
+            return False
+        raise
+    except UnicodeError:
+        # The idna codec refuses labels over 63 characters before any lookup happens.
+        return False
+    return True

@@ -1,0 +1,229 @@
+"""A TCP server: listening sockets in, one ``IOStream`` per accepted connection out.
+
+Mirrors: tornado/tcpserver.py (Tornado 6.6)
+
+Kept: ``TCPServer`` with ``listen``, ``add_sockets``/``add_socket``, ``stop``, the
+``handle_stream`` override point (plain or ``async def``) and ``_handle_connection``, which
+wraps each accepted socket in an ``IOStream``. ``bind`` + ``start`` are kept for one process
+only, to show that ``listen`` never needed ``start``.
+
+Left out: TLS (``ssl_options``: Tornado wraps each connection with ``ssl_wrap_socket`` and
+builds an ``SSLIOStream`` in ``_handle_connection``); forking in ``start(num_processes)``
+(Tornado calls ``tornado.process.fork_processes``, deprecated since 6.2 in favour of
+``listen(..., reuse_port=True)`` in independent processes).
+
+Study path (numbers from ``minitornado/__init__.py``): step 3 is ``TCPServer.listen``, step 5
+is ``add_sockets`` and step 10 is ``_handle_connection``, which the accept handler calls.
+
+A complete echo server (``tests/test_tcpserver.py`` runs this very text)::
+
+    class EchoServer(TCPServer):
+        async def handle_stream(self, stream, address):
+            try:
+                while True:
+                    line = await stream.read_until(b"\\n")
+                    await stream.write(line)
+            except StreamClosedError:
+                pass  # the client hung up
+
+Serve it with ``EchoServer().listen(8888)`` inside ``async def main()`` followed by
+``await asyncio.Event().wait()``, and ``asyncio.run(main())`` (as ``demo_app.py`` does).
+"""
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from minitornado.ioloop import IOLoop
+from minitornado.iostream import IOStream
+from minitornado.log import app_log
+from minitornado.netutil import _DEFAULT_BACKLOG, add_accept_handler, bind_sockets
+
+
+# Tornado: tornado/tcpserver.py::TCPServer
+class TCPServer:
+    """Accept TCP connections and hand each one, as an ``IOStream``, to ``handle_stream``.
+
+    Subclass it and override ``handle_stream``. ``max_buffer_size`` and ``read_chunk_size``
+    are passed to every ``IOStream`` (``None`` keeps IOStream's defaults).
+
+    Compared with Tornado:
+        Left out: TLS. ``ssl_options`` must be ``None``; anything else raises
+        ``NotImplementedError`` here, at construction, rather than at the first connection.
+    """
+
+    # Tornado: tornado/tcpserver.py::TCPServer.__init__
+    def __init__(
+        self,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        max_buffer_size: int | None = None,
+        read_chunk_size: int | None = None,
+    ) -> None:
+        if ssl_options is not None:
+            raise NotImplementedError(
+                "minitornado serves plain TCP only: ssl_options is not supported "
+                "(terminate TLS in a proxy in front of the server, or use Tornado)"
+            )
+        self.ssl_options = ssl_options
+        self.max_buffer_size = max_buffer_size
+        self.read_chunk_size = read_chunk_size
+        # Both keyed by file descriptor: the listening sockets, and the function that
+        # stops accepting on each (returned by add_accept_handler).
+        self._sockets: dict[int, socket.socket] = {}
+        self._handlers: dict[int, Callable[[], None]] = {}
+        self._pending_sockets: list[socket.socket] = []  # bound by bind(), waiting for start()
+        self._started = False
+        self._stopped = False
+
+    # Tornado: tornado/tcpserver.py::TCPServer.listen          (study path, step 3)
+    def listen(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Start accepting connections on ``port`` now; may be called again for more ports.
+
+        The arguments mean what they mean for ``netutil.bind_sockets``. No ``start()`` is
+        needed: the sockets are registered with the current IOLoop straight away, and they are
+        served as soon as anything runs that asyncio loop.
+
+        Compared with Tornado:
+            Same.
+        """
+        sockets = bind_sockets(
+            port, address, family=family, backlog=backlog, flags=flags, reuse_port=reuse_port
+        )
+        self.add_sockets(sockets)
+
+    # Tornado: tornado/tcpserver.py::TCPServer.add_sockets     (study path, step 5)
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        """Start accepting connections on listening sockets the caller already made.
+
+        Use it with ``bind_sockets`` or ``bind_unix_socket`` when the sockets must exist before
+        the server does (for example, bound before forking worker processes).
+
+        Compared with Tornado:
+            Same.
+        """
+        for sock in sockets:
+            fd = sock.fileno()
+            self._sockets[fd] = sock
+            self._handlers[fd] = add_accept_handler(sock, self._handle_connection)
+
+    # Tornado: tornado/tcpserver.py::TCPServer.add_socket
+    def add_socket(self, socket: socket.socket) -> None:
+        """``add_sockets`` for a single socket.
+
+        Compared with Tornado:
+            Same.
+        """
+        self.add_sockets([socket])
+
+    # Tornado: tornado/tcpserver.py::TCPServer.bind
+    def bind(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Legacy: bind the sockets now, but accept on them only once ``start()`` is called.
+
+        After ``start()`` it behaves like ``listen()``. Prefer ``listen()``.
+
+        Compared with Tornado:
+            Same (Tornado deprecated ``bind``/``start`` in 6.2, in the documentation only).
+        """
+        sockets = bind_sockets(
+            port, address, family=family, backlog=backlog, flags=flags, reuse_port=reuse_port
+        )
+        if self._started:
+            self.add_sockets(sockets)
+        else:
+            self._pending_sockets.extend(sockets)
+
+    # Tornado: tornado/tcpserver.py::TCPServer.start
+    def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
+        """Legacy: start accepting on the sockets ``bind()`` made. Call it once.
+
+        Only ``num_processes=1`` is supported; ``max_restarts`` is accepted and ignored.
+
+        Compared with Tornado:
+            Left out: forking. Any ``num_processes`` other than 1 raises
+            ``NotImplementedError``; Tornado forks that many workers (``None`` or 0 meaning
+            one per CPU) with ``tornado.process.fork_processes``.
+        """
+        if num_processes != 1:
+            raise NotImplementedError(
+                f"start(num_processes={num_processes!r}): minitornado runs one process. "
+                "Run several copies with listen(port, reuse_port=True) instead."
+            )
+        assert not self._started, "start() may be called only once"
+        self._started = True
+        sockets, self._pending_sockets = self._pending_sockets, []
+        self.add_sockets(sockets)
+
+    # Tornado: tornado/tcpserver.py::TCPServer.stop
+    def stop(self) -> None:
+        """Stop accepting new connections and close the listening sockets. Idempotent.
+
+        Connections already accepted are not touched: they keep being served until they end.
+        New clients are refused by the kernel (ECONNREFUSED), since nothing listens any more.
+
+        Compared with Tornado:
+            Same.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        for fd, sock in self._sockets.items():
+            # Unregister first: a batch of accepts in progress checks this before accept().
+            self._handlers.pop(fd)()
+            sock.close()
+
+    # Tornado: tornado/tcpserver.py::TCPServer.handle_stream
+    def handle_stream(self, stream: IOStream, address: Any) -> Awaitable[None] | None:
+        """Override this: serve one accepted connection.
+
+        Called by ``_handle_connection`` for each new client, with its ``IOStream`` and its
+        address (``(host, port, ...)``, or the peer's path for a Unix socket). It may be an
+        ``async def``: the server does not wait for it, and an exception it raises later is
+        logged on ``minitornado.application`` as ``Exception in callback ...``.
+
+        Compared with Tornado:
+            Same.
+        """
+        raise NotImplementedError()
+
+    # Tornado: tornado/tcpserver.py::TCPServer._handle_connection   (study path, step 10)
+    def _handle_connection(self, connection: socket.socket, address: Any) -> None:
+        """Called by the accept handler for each new connection: wrap it and hand it over.
+
+        No exception escapes: one failing connection must not disturb the accept loop, so a
+        synchronous error is logged as ``Error in connection callback``; an ``async``
+        ``handle_stream`` is run as a Task whose error the IOLoop logs when it finishes.
+
+        Compared with Tornado:
+            Left out: the TLS wrapping and ``SSLIOStream``.
+        """
+        try:
+            stream = IOStream(
+                connection,
+                max_buffer_size=self.max_buffer_size,
+                read_chunk_size=self.read_chunk_size,
+            )
+            result = self.handle_stream(stream, address)
+            if result is not None:
+                # add_future calls the callback through the IOLoop, which logs what
+                # f.result() raises; without it an error would wait for garbage collection.
+                IOLoop.current().add_future(asyncio.ensure_future(result), lambda f: f.result())
+        except Exception:
+            app_log.error("Error in connection callback", exc_info=True)

@@ -1,0 +1,229 @@
+"""tornado.routing without web.Application: matchers, rules, reversing, and rule routers
+served directly by HTTPServer; compared with Tornado 6.6.1 class by class and byte by byte.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import AsyncIterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+import tornado.httputil
+import tornado.routing
+from test_web_harness import LIBS, Pair, get, serve_pair
+
+import minitornado.httputil
+import minitornado.routing
+
+ROUTING = {"minitornado": minitornado.routing, "tornado": tornado.routing}
+HTTPUTIL = {"minitornado": minitornado.httputil, "tornado": tornado.httputil}
+
+
+def request_for(lib: str, path: str, host: str = "x", **headers: str) -> Any:
+    httputil = HTTPUTIL[lib]
+    all_headers = httputil.HTTPHeaders({"Host": host, **headers})
+    start_line = httputil.RequestStartLine("GET", path, "HTTP/1.1")
+    return httputil.HTTPServerRequest(start_line=start_line, headers=all_headers)
+
+
+# ---- Matchers --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        ("/a", "/a"),
+        ("/a", "/ab"),
+        ("/a", "/a/"),
+        ("/a$", "/a"),
+        ("/a/(.*)", "/a/x%2Fy"),
+        ("/a/(.*)", "/a/caf%C3%A9+1"),
+        (r"/(?P<first>\w+)/(?P<second>\d+)", "/x/7"),
+        (r"/opt/?(\w+)?", "/opt"),
+        ("/a", "/A"),
+        ("/a", "/x/a"),
+    ],
+)
+@pytest.mark.parametrize("lib", LIBS)
+def test_path_matches_anchors_at_the_end_and_unquotes_groups(
+    lib: str, pattern: str, path: str
+) -> None:
+    # Patterns match from the start and, with the appended "$", to the end; groups are
+    # percent-decoded to bytes afterwards ("+" stays "+"); Tornado gives the same.
+    ours = ROUTING[lib].PathMatches(pattern).match(request_for(lib, path))
+    theirs = tornado.routing.PathMatches(pattern).match(request_for("tornado", path))
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_path_matches_refuses_mixed_groups(lib: str) -> None:
+    # Named and positional groups in one pattern: an AssertionError at construction.
+    with pytest.raises(AssertionError, match="all named or all positional"):
+        ROUTING[lib].PathMatches(r"/(?P<a>\w+)/(\d+)")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "args"),
+    [
+        ("/plain", ()),
+        ("/plain$", ()),
+        ("^/start", ()),
+        (r"/named/([^/]+)/(\d+)", ("x y", 42)),
+        (r"/bytes/(.*)", (b"caf\xc3\xa9",)),
+        (r"/kw/(?P<key>.+)", ("a/b?c",)),
+        (r"/esc\.html/(\d+)", (3,)),
+        (r"/dash\-(\w+)", ("é",)),
+    ],
+)
+def test_reverse_fills_groups_like_tornado(pattern: str, args: tuple[Any, ...]) -> None:
+    # The %s template from the pattern, arguments str()-ed, UTF-8, quoted ("/" kept).
+    ours = minitornado.routing.PathMatches(pattern)
+    theirs = tornado.routing.PathMatches(pattern)
+    assert ours._find_groups() == theirs._find_groups()
+    assert ours.reverse(*args) == theirs.reverse(*args)
+
+
+@pytest.mark.parametrize("pattern", [r"/a/(\d+)?", r"/a/((x)y)", r"/\d+/(x)", r"/a(?:b)/(c)"])
+def test_unreversible_patterns_raise_value_error(pattern: str) -> None:
+    # Regex syntax outside the groups, or nested groups: no template, reverse raises.
+    ours = minitornado.routing.PathMatches(pattern)
+    theirs = tornado.routing.PathMatches(pattern)
+    assert ours._find_groups() == theirs._find_groups()
+    if ours._find_groups() == (None, None):
+        with pytest.raises(ValueError, match="Cannot reverse url regex"):
+            ours.reverse("1")
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_host_matches_and_any_matches(lib: str) -> None:
+    # HostMatches compares host_name (lower case, no port) to a pattern anchored at the end.
+    routing = ROUTING[lib]
+    matcher = routing.HostMatches(r"www\.example\.com")
+    assert matcher.match(request_for(lib, "/", "WWW.example.com:81")) == {}
+    assert matcher.match(request_for(lib, "/", "www.example.com.evil")) is None
+    assert routing.HostMatches(re.compile("a.*")).match(request_for(lib, "/", "abc")) == {}
+    assert routing.AnyMatches().match(request_for(lib, "/")) == {}
+    assert routing.Matcher().reverse() is None
+
+
+# ---- Rule routers served directly ----------------------------------------------------------------
+
+
+def make_router(web: ModuleType) -> Any:
+    lib = web.__name__.split(".")[0]
+    routing = ROUTING[lib]
+    httputil = HTTPUTIL[lib]
+
+    def plain_callable(request: Any) -> None:
+        # The old callable interface: the whole request, answered on its connection.
+        body = f"callable {request.method} {request.path} {request.body!r}".encode()
+        headers = httputil.HTTPHeaders({"Content-Length": str(len(body))})
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), headers, body
+        )
+        request.connection.finish()
+
+    class Delegate(httputil.HTTPMessageDelegate):
+        def __init__(self, connection: Any) -> None:
+            self.connection = connection
+
+        def finish(self) -> None:
+            headers = httputil.HTTPHeaders({"Content-Length": "8"})
+            self.connection.write_headers(
+                httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), headers, b"delegate"
+            )
+            self.connection.finish()
+
+    class CustomRouter(routing.Router):
+        def find_handler(self, request: Any, **kwargs: Any) -> Any:
+            if request.path == "/custom":
+                return Delegate(request.connection)
+            return None
+
+    class Hello(web.RequestHandler):
+        def get(self) -> None:
+            self.write("app")
+
+    app = web.Application([("/app", Hello)])
+    return routing.RuleRouter(
+        [
+            ("/callable", plain_callable),
+            routing.Rule(routing.PathMatches("/app.*"), app),
+            (routing.HostMatches("nested.example"), routing.RuleRouter([("/n", plain_callable)])),
+            (routing.AnyMatches(), CustomRouter()),
+        ]
+    )
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[Pair]:
+    async with serve_pair(make_router) as served:
+        yield served
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        get("/callable"),
+        get("/callable", "Content-Length: 3", method="POST") + b"abc",
+        get("/app"),
+        get("/app/nothing"),
+        get("/n").replace(b"Host: x", b"Host: nested.example"),
+        get("/n"),
+        get("/custom"),
+        get("/nowhere"),
+    ],
+)
+async def test_rule_router_targets(pair: Pair, raw: bytes) -> None:
+    # Callables, applications (HTTPServerConnectionDelegates), nested routers and custom
+    # routers as targets; a router that finds nothing lets the search continue; with no
+    # delegate at all the answer is the bare "404 Not Found".
+    ours = await pair.same(raw)
+    assert ours.status in (200, 404)
+
+
+async def test_no_match_is_a_bare_404(pair: Pair) -> None:
+    # No headers of its own; the connection frames the empty body (chunked on HTTP/1.1).
+    ours = await pair.same(get("/nowhere"))
+    assert (
+        ours.normalized == b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_reversible_rule_router_finds_names_in_nested_routers(lib: str) -> None:
+    # reverse_url looks in its own named rules, then in nested reversible routers.
+    routing = ROUTING[lib]
+    inner = routing.ReversibleRuleRouter([routing.URLSpec(r"/in/(\d+)", object, name="in")])
+    outer = routing.ReversibleRuleRouter(
+        [(routing.PathMatches("/x"), object, {}, "x"), (routing.AnyMatches(), inner)]
+    )
+    assert outer.reverse_url("x") == "/x"
+    assert outer.reverse_url("in", 5) == "/in/5"
+    assert outer.reverse_url("none") is None
+
+
+def test_rule_tuples_become_rules_like_tornados() -> None:
+    # (pattern, target[, kwargs[, name]]) -> Rule(PathMatches(pattern), ...), same fields.
+    for lib in LIBS:
+        rules = ROUTING[lib].RuleRouter([("/a", object), ("/b", object, {"k": 1}, "b")]).rules
+        fields = [(r.matcher.regex.pattern, r.target, r.target_kwargs, r.name) for r in rules]
+        assert fields == [("/a$", object, {}, None), ("/b$", object, {"k": 1}, "b")]
+
+
+def test_web_url_is_urlspec() -> None:
+    # web.url is routing.URLSpec, with Tornado's regex/handler_class/kwargs/name fields.
+    import minitornado.web
+
+    spec = minitornado.web.url(r"/u/(\d+)", object, {"k": 1}, "u")
+    assert isinstance(spec, minitornado.routing.URLSpec)
+    assert (spec.regex.pattern, spec.handler_class, spec.kwargs, spec.name) == (
+        r"/u/(\d+)$",
+        object,
+        {"k": 1},
+        "u",
+    )
+    assert importlib.import_module("tornado.web").url is tornado.routing.URLSpec
