@@ -1,40 +1,99 @@
 """minitornado: Tornado 6.6's serving core, rebuilt on plain asyncio and h11.
 
-Read it to learn how a Tornado server starts and serves a request. Every module mirrors one
-Tornado file, names it in its opening docstring, and marks each mirrored definition with a
-``# Tornado: path::qualname`` comment.
+Read it to learn how a Tornado server starts and serves a request. Each module names the
+Tornado file it mirrors in its opening docstring (the tour's modules are ours alone), and
+marks each mirrored definition with a ``# Tornado: path::qualname`` comment.
+``python -m minitornado.tour`` walks the path below, our code beside Tornado's.
 
 The study path, start-up (what ``app.listen(8888)`` and running the loop do)::
 
-    1. web.Application.listen            tornado/web.py::Application.listen
-    2. httpserver.HTTPServer             tornado/httpserver.py::HTTPServer.initialize
-    3. tcpserver.TCPServer.listen        tornado/tcpserver.py::TCPServer.listen
-    4. netutil.bind_sockets              tornado/netutil.py::bind_sockets
-    5. tcpserver.TCPServer.add_sockets   tornado/tcpserver.py::TCPServer.add_sockets
-    6. netutil.add_accept_handler        tornado/netutil.py::add_accept_handler
-    7. ioloop.IOLoop.add_handler         tornado/platform/asyncio.py::BaseAsyncIOLoop.add_handler
-    8. asyncio loop.add_reader           (the selector loop registers the fd with epoll)
-    9. ioloop.IOLoop.start               tornado/platform/asyncio.py::BaseAsyncIOLoop.start
-                                         (only ``run_forever()``: any runner of the loop serves)
+     1. minitornado/web.py::Application.listen
+        tornado/web.py::Application.listen
+     2. minitornado/httpserver.py::HTTPServer.__init__
+        tornado/httpserver.py::HTTPServer.initialize
+     3. minitornado/tcpserver.py::TCPServer.listen
+        tornado/tcpserver.py::TCPServer.listen
+     4. minitornado/netutil.py::bind_sockets
+        tornado/netutil.py::bind_sockets
+     5. minitornado/tcpserver.py::TCPServer.add_sockets
+        tornado/tcpserver.py::TCPServer.add_sockets
+     6. minitornado/netutil.py::add_accept_handler
+        tornado/netutil.py::add_accept_handler
+     7. minitornado/ioloop.py::IOLoop.add_handler
+        tornado/platform/asyncio.py::BaseAsyncIOLoop.add_handler
+     8. asyncio/selector_events.py::BaseSelectorEventLoop.add_reader
+        (Tornado runs the same asyncio code)
+     9. minitornado/ioloop.py::IOLoop.start
+        tornado/platform/asyncio.py::BaseAsyncIOLoop.start
 
 The study path, one request::
 
-    10. TCPServer._handle_connection        tornado/tcpserver.py::TCPServer._handle_connection
-    11. iostream.IOStream                   tornado/iostream.py::IOStream
-    12. HTTPServer.handle_stream            tornado/httpserver.py::HTTPServer.handle_stream
-    13. HTTP1ServerConnection.start_serving
-                      tornado/http1connection.py::HTTP1ServerConnection.start_serving
-    14. HTTP1Connection.read_response       (h11 events: Request, Data, EndOfMessage)
-                      tornado/http1connection.py::HTTP1Connection.read_response
-    15. web.Application.find_handler        tornado/web.py::Application.find_handler
-    16. web.RequestHandler._execute         tornado/web.py::RequestHandler._execute
-    17. RequestHandler.finish -> HTTP1Connection.write_headers / finish
-                      tornado/http1connection.py::HTTP1Connection.write_headers
+    10. minitornado/tcpserver.py::TCPServer._handle_connection
+        tornado/tcpserver.py::TCPServer._handle_connection
+    11. minitornado/iostream.py::IOStream.__init__
+        tornado/iostream.py::IOStream.__init__
+    12. minitornado/httpserver.py::HTTPServer.handle_stream
+        tornado/httpserver.py::HTTPServer.handle_stream
+    13. minitornado/http1connection.py::HTTP1ServerConnection.start_serving
+        tornado/http1connection.py::HTTP1ServerConnection.start_serving
+    14. minitornado/http1connection.py::HTTP1Connection.read_response
+        tornado/http1connection.py::HTTP1Connection.read_response
+    15. minitornado/web.py::Application.find_handler
+        tornado/web.py::Application.find_handler
+    16. minitornado/web.py::RequestHandler._execute
+        tornado/web.py::RequestHandler._execute
+    17. minitornado/web.py::RequestHandler.finish
+        tornado/web.py::RequestHandler.finish
 
 ``TCPServer.start()`` is not on this path: ``listen()`` already registered the accept
 handler (step 6), so whatever runs the asyncio loop (``IOLoop.start()``,
 ``loop.run_forever()`` or ``asyncio.run``) serves.
+
+The graceful shutdown, ours alone (Tornado has none: its ``close_all_connections()`` cuts the
+requests in progress). ``HTTPServer.shutdown()`` runs S2 to S5::
+
+    S1. demo_app.py::on_first_signal
+        (ours alone: a signal)
+    S2. minitornado/tcpserver.py::TCPServer.stop
+        tornado/tcpserver.py::TCPServer.stop
+    S3. minitornado/http1connection.py::HTTP1ServerConnection.close_when_idle
+        (ours alone: idle connections close now)
+    S4. minitornado/http1connection.py::HTTP1Connection._serve_as_last
+        (ours alone: requests in progress finish)
+    S5. minitornado/httpserver.py::HTTPServer.close_all_connections
+        tornado/httpserver.py::HTTPServer.close_all_connections
+    S6. minitornado/ioloop.py::IOLoop.stop
+        tornado/platform/asyncio.py::BaseAsyncIOLoop.stop
+
+Each step names our definition, then Tornado's. These lists are ``minitornado.tour.STUDY_PATH``
+printed; tests/test_tour.py checks that they are, and that a real server makes these calls in
+this order. ``minitornado.trace`` logs each step as it happens, start-up, requests and
+shutdown (``demo_app.py --trace``, or ``MINITORNADO_TRACE=1`` for any app).
+
+A complete application (tests/test_docs.py runs this very text)::
+
+    import asyncio
+
+    from minitornado import web
+
+
+    class MainHandler(web.RequestHandler):
+        def get(self):
+            self.write("Hello, world")
+
+
+    async def main():
+        app = web.Application([(r"/", MainHandler)])
+        app.listen(8888)
+        await asyncio.Event().wait()
+
+
+    asyncio.run(main())
+
+Switch the import to ``from tornado import web`` and it runs on Tornado, unchanged.
 """
 
+# Tornado: tornado/__init__.py::version
 version = "0.1.0"
+# Tornado: tornado/__init__.py::version_info
 version_info = (0, 1, 0, 0)

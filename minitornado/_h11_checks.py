@@ -127,3 +127,14 @@ def check_content_length(headers: httputil.HTTPHeaders, max_body_size: int) -> N
     """
     if "Content-Length" in headers and int(headers["Content-Length"]) > max_body_size:
         raise ContentTooLarge("Content-Length too long")
+
+
+def chunk_bytes_announced(conn: h11.Connection) -> int:
+    """How many bytes of the chunk being read h11 still expects (0 outside a chunked body).
+
+    Tornado refuses a chunk whose size line alone exceeds ``max_body_size``; h11 parses the
+    size but keeps it to itself, in its reader (``_bytes_in_chunk`` of ``ChunkedReader``,
+    private in h11 0.16, the version pinned). ``tests/test_hostile_corpus.py`` fails if it
+    ever moves, rather than this silently returning 0.
+    """
+    return int(getattr(conn._reader, "_bytes_in_chunk", 0))

@@ -94,7 +94,7 @@ def format_header_block(
     for line in (status_line, *lines):
         if "\r" in line or "\n" in line:
             raise ValueError(f"Illegal characters (CR or LF) in header: {line!r}")
-    header_text = "".join(line + "\r\n" for line in lines)
+    header_text = "".join([line + "\r\n" for line in lines])
     return status_line.encode("utf-8") + b"\r\n" + header_text.encode("latin-1") + b"\r\n"
 
 

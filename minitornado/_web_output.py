@@ -246,9 +246,11 @@ class _ResponseHeadersMixin:
         ``*`` matches any tag; otherwise tags compare weakly (``W/"x"`` matches ``"x"``).
         ``finish`` calls it right after ``set_etag_header``.
         """
+        if_none_match = self.request.headers.get("If-None-Match")
+        if not if_none_match:
+            return False  # the usual case: the client has no copy to validate
         our_etag = self._headers.get("Etag", "").encode("latin-1")
-        if_none_match = self.request.headers.get("If-None-Match", "").encode("latin-1")
-        their_etags = _ETAG_LIST.findall(if_none_match)
+        their_etags = _ETAG_LIST.findall(if_none_match.encode("latin-1"))
         if not our_etag or not their_etags:
             return False
         if their_etags[0] == b"*":

@@ -3,11 +3,12 @@
 Mirrors: tornado/http1connection.py (Tornado 6.6)
 
 One ``HTTP1ServerConnection`` per accepted TCP connection runs the request loop. For each
-request it makes a fresh ``HTTP1Connection``, asks the server (an
-``HTTPServerConnectionDelegate``) for a message delegate, and has the connection read one
-request into it. Reading is one ladder over h11's events (``_read_message_inner``): feed
-h11 what the stream gives, take the next event, act on it. The application answers on the
-same ``HTTP1Connection`` (``write_headers``, ``write``, ``finish``).
+request, once its first bytes have arrived, it makes a fresh ``HTTP1Connection``, asks the
+server (an ``HTTPServerConnectionDelegate``) for a message delegate, and has the
+connection read one request into it. Reading is one ladder over h11's events
+(``_read_message_inner``): feed h11 what the stream gives, take the next event, act on it.
+The application answers on the same ``HTTP1Connection`` (``write_headers``, ``write``,
+``finish``).
 
 Why h11 reads and this module writes: h11's ``send()`` will not keep an HTTP/1.0
 connection alive (Tornado does when the client asks), and it adds and moves framing
@@ -18,12 +19,13 @@ has sent the response itself, each request gets a new ``h11.Connection``; the by
 old one had received past its request (pipelined requests) seed the new one.
 
 Kept: ``HTTP1ConnectionParameters``; ``HTTP1ServerConnection`` (``start_serving``,
-``close``); ``HTTP1Connection`` on the server side (``read_response``, ``write_headers``,
-``write``, ``finish``, ``set_close_callback``, ``set_body_timeout``,
-``set_max_body_size``): keep-alive and the HTTP/1.0 rules, pipelining, chunked bodies both
-ways, ``Expect: 100-continue``, header and body limits, header and body timeouts, and
-Tornado's answer to malformed input (the bare ``HTTP/1.1 400 Bad Request``, then close,
-logged at INFO on ``gen_log``). The checks h11 does not make live in ``_h11_checks``.
+``close``, and ours alone, ``close_when_idle`` for ``HTTPServer.shutdown``);
+``HTTP1Connection`` on the server side (``read_response``, ``write_headers``, ``write``,
+``finish``, ``set_close_callback``, ``set_body_timeout``, ``set_max_body_size``): keep-alive
+and the HTTP/1.0 rules, pipelining, chunked bodies both ways, ``Expect: 100-continue``,
+header and body limits, header and body timeouts, and Tornado's answer to malformed input
+(the bare ``HTTP/1.1 400 Bad Request``, then close, logged at INFO on ``gen_log``). The
+checks h11 does not make live in ``_h11_checks``.
 
 Left out: the client side (``is_client=True``, used by Tornado's ``simple_httpclient``);
 ``detach`` (websockets take the stream over); ``decompress`` (Tornado's
@@ -37,7 +39,10 @@ Compared with Tornado (each line has a test in tests/test_http1connection.py):
     - A body over ``max_body_size`` is answered ``413 Content Too Large``, with no
       ``100 (Continue)`` before it; Tornado sends the 100, then the bare 400.
     - Chunk extensions (``5;x=1``) and trailer fields after the last chunk are accepted, as
-      RFC 9112 §7.1.1 and §7.1.2 allow (trailers are dropped); Tornado answers 400.
+      RFC 9112 §7.1.1 and §7.1.2 allow (trailers are dropped); Tornado answers 400. So is
+      whitespace after a chunk size (``5 ``, h11's leniency; the size read is the same).
+    - A chunk size longer than 20 hex digits gets the bare 400 (h11's cap), even if it is
+      only leading zeros; Tornado reads it (tests/test_hostile_corpus.py).
     - A request target holding raw non-ASCII bytes (an unencoded ``é``) gets the bare 400:
       h11 follows RFC 9112 §3.2. Tornado accepts it.
     - When h11 is the one refusing the input, the reason in the log line
@@ -47,16 +52,18 @@ Compared with Tornado (each line has a test in tests/test_http1connection.py):
 
 Study path: step 13 (``HTTP1ServerConnection.start_serving``), step 14
 (``HTTP1Connection.read_response``: the h11 events) and step 17 (``write_headers``,
-``finish``).
+``finish``); shutdown steps S3 and S4 (``HTTP1ServerConnection.close_when_idle``,
+``HTTP1Connection._serve_as_last``), both ours alone.
 """
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 
 import h11
 
-from minitornado import _h11_checks, httputil, iostream
+from minitornado import _h11_checks, httputil, iostream, trace
 from minitornado._http1_util import (
     _ExceptionLoggingContext,
     _QuietException,
@@ -115,6 +122,11 @@ class HTTP1ServerConnection:
     Compared with Tornado:
         Differs on purpose: when the request loop ends, however it ends, the stream is
         closed. Tornado leaves the socket of a cancelled loop open until garbage collection.
+        And the loop waits for a request's first bytes before it makes its
+        ``HTTP1Connection`` and calls ``delegate.start_request``, so that an idle
+        connection holds no request state (see ``_wait_for_request``). Tornado makes both
+        as soon as the previous response is done: it calls ``start_request`` once more per
+        connection, for a request that never comes (tests/test_hot_path.py).
     """
 
     def __init__(
@@ -127,28 +139,63 @@ class HTTP1ServerConnection:
         self.params = params if params is not None else HTTP1ConnectionParameters()
         self.context = context
         self._serving_future: asyncio.Task[None] | None = None
+        # For close_when_idle: the request being read or answered, and whether to stop.
+        self._current: HTTP1Connection | None = None
+        self._closing = False
 
     # Tornado: tornado/http1connection.py::HTTP1ServerConnection.start_serving  (step 13)
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Start the request loop as a Task of its own, and return at once.
 
         ``delegate.start_request`` is called for each request, ``delegate.on_close`` once
-        when the connection is done. An error escaping the loop is logged by the IOLoop.
+        when the connection is done. An error escaping the loop is logged at once.
+
+        Compared with Tornado:
+            Same: the log line, ``Exception in callback ...`` on ``app_log``, which Tornado's
+            IOLoop writes.
+            Differs on purpose: ``TCP_NODELAY`` is set here, once, for the connection's
+            life (as Go's and Node's HTTP servers do). Tornado sets it at the end of each
+            response, to push the last segment out, and clears it after, so that Nagle's
+            algorithm may merge a streamed response's small writes; that costs two system
+            calls per request (bench/OPTIMISATIONS.md; tests/test_hot_path.py).
         """
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
+        if trace.enabled:
+            trace.step(13, "fd=%d: its request loop starts as a Task of its own",
+                       self.stream.socket.fileno())  # fmt: skip
+        # Nagle's algorithm off for good: a response's bytes leave as soon as they are
+        # written, instead of waiting for the client to acknowledge the previous segment.
+        # RequestHandler buffers until flush(), so every write here means "send now".
+        self.stream.set_nodelay(True)
         loop = self.stream.io_loop
         self._serving_future = loop.asyncio_loop.create_task(self._server_request_loop(delegate))
-        loop.add_future(self._serving_future, lambda f: f.result())
+        # A plain function, not IOLoop.add_future(): its lambda and partial, kept by every
+        # open connection, would take 650 bytes each (bench/OPTIMISATIONS.md).
+        self._serving_future.add_done_callback(_log_if_failed)
 
-    # Tornado: tornado/http1connection.py::HTTP1ServerConnection._server_request_loop
+    # Tornado: tornado/http1connection.py::HTTP1ServerConnection._server_request_loop (step 13)
     async def _server_request_loop(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         # The only place where requests follow each other; each gets a new HTTP1Connection,
-        # seeded with what the previous one had received past its own request.
+        # seeded with what the previous one had received past its own request, or else
+        # with the first bytes the connection receives after being idle.
         unparsed = b""
         try:
             while True:
+                if self._closing and not unparsed:
+                    return  # close_when_idle() was called, and no request has begun
+                timer = None
+                if not unparsed:
+                    self._current = None  # idle: close_when_idle() closes at once
+                    try:
+                        unparsed, timer = await self._wait_for_request()
+                    except (iostream.StreamClosedError, asyncio.CancelledError):
+                        return  # the client left, or the idle timeout or close() closed it
                 conn = HTTP1Connection(self.stream, False, self.params, self.context)
+                conn._timer = timer  # the header timeout, running since the wait began
                 conn._feed(unparsed)
+                self._current = conn
+                if self._closing:
+                    conn._serve_as_last()
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     ret = await conn.read_response(request_delegate)
@@ -165,13 +212,35 @@ class HTTP1ServerConnection:
                 if not ret:
                     return
                 unparsed = conn._unparsed
-                await asyncio.sleep(0)  # let other connections run between two requests
+                del conn, request_delegate  # while idle, hold nothing of the last request
+                # No asyncio.sleep(0) here, unlike Tornado: this request already gave the
+                # loop a turn (HTTP1Connection._wait_for_response), so other connections ran.
         finally:
             # Already closed on every path but one: a loop cancelled at shutdown. (Tornado
             # leaves that socket to the garbage collector; websockets' detach(), left out
             # here, is the only reason to leave the stream open.)
             self.stream.close()
             delegate.on_close(self)
+
+    async def _wait_for_request(self) -> tuple[bytes, asyncio.TimerHandle | None]:
+        """Idle between two requests: wait for the first bytes of the next one.
+
+        Only once they are here does the loop make the request's ``HTTP1Connection``: an
+        idle keep-alive connection holds no parser and no request state, and a server may
+        hold thousands (bench/OPTIMISATIONS.md). The header timeout runs while we wait
+        (``idle_connection_timeout``); its timer is returned for the ``HTTP1Connection``
+        to stop once the headers are in, so the wait and the headers share one timeout,
+        as in Tornado.
+        """
+        read = self.stream.read_bytes(self.params.chunk_size, partial=True)
+        if read.done() or self.params.header_timeout is None:
+            return await read, None  # the bytes were there already: no timer needed
+        timer = self.stream.io_loop.call_later(self.params.header_timeout, self.stream.close)
+        try:
+            return await read, timer
+        except BaseException:
+            self.stream.io_loop.remove_timeout(timer)
+            raise
 
     # Tornado: tornado/http1connection.py::HTTP1ServerConnection.close
     async def close(self) -> None:
@@ -180,6 +249,54 @@ class HTTP1ServerConnection:
         assert self._serving_future is not None
         with contextlib.suppress(Exception):  # start_serving has it logged already
             await self._serving_future
+
+    # Ours alone: the per-connection half of HTTPServer.shutdown.     (shutdown, step S3)
+    def close_when_idle(self) -> bool:
+        """Serve no further request: close now if idle, else once the current one is answered.
+
+        Idle means waiting for a request of which no byte has arrived (not even in the
+        kernel's receive buffer): the connection is closed at once, and True is returned.
+        Otherwise (a request being read, handled or answered, or pipelined bytes waiting)
+        that one request is served to its end, with ``Connection: close`` if its headers
+        have not been sent yet, and then the connection closes; False is returned. Requests
+        pipelined behind it are not read: RFC 9112 §9.6 forbids processing more after a
+        ``close``, and the client, told so, retries them elsewhere. ``HTTPServer.shutdown``
+        calls this on every connection.
+
+        Compared with Tornado:
+            Ours alone: Tornado cannot close a connection once its current request is done.
+        """
+        self._closing = True
+        conn = self._current
+        # Between two requests (conn is None) the read for the next one is pending, unless
+        # it has just completed: then its bytes are on their way to the loop, which sees
+        # _closing and serves that request as the last one.
+        idle = conn._waiting_for_request() if conn is not None else self.stream.reading()
+        if idle and not _bytes_waiting(self.stream):
+            self.stream.close()  # the pending read fails, and the request loop ends quietly
+            return True
+        if conn is not None:
+            conn._serve_as_last()
+        return False
+
+
+def _bytes_waiting(stream: iostream.IOStream) -> bool:
+    """Whether the client's next bytes have reached the kernel, though no read took them yet.
+
+    Closing the connection then would drop a request the client has already delivered (and
+    send it a reset): the request is served instead, as the last one.
+    """
+    try:
+        return bool(stream.socket.recv(1, socket.MSG_PEEK))
+    except OSError:  # nothing there (BlockingIOError), or the connection is gone already
+        return False
+
+
+def _log_if_failed(task: asyncio.Task[None]) -> None:
+    # Called when a request loop ends. The loop catches what a request may raise, so an
+    # error here comes from the delegate's start_request / on_close, or is a bug of ours.
+    if not task.cancelled() and task.exception() is not None:
+        app_log.error("Exception in callback %r", task, exc_info=task.exception())
 
 
 # Tornado: tornado/http1connection.py::HTTP1Connection
@@ -229,6 +346,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._request_start_line: httputil.RequestStartLine | None = None
         self._request_headers: httputil.HTTPHeaders | None = None
         self._disconnect_on_finish = False
+        self._last_request = False  # set by close_when_idle: answer with Connection: close
+        # What this request did, for the trace's steps 14 and 17; None when it is off.
+        self._trace: trace.RequestTrace | None = None
+        if trace.enabled:
+            self._trace = trace.RequestTrace(stream.socket.fileno())
         # -- writing
         self._write_finished = False
         self._finish_future: asyncio.Future[None] = stream.io_loop.asyncio_loop.create_future()
@@ -259,11 +381,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             self.close()
             return False
 
-    # Tornado: tornado/http1connection.py::HTTP1Connection._read_message_inner
+    # Tornado: tornado/http1connection.py::HTTP1Connection._read_message_inner (step 14)
     async def _read_message_inner(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         need_delegate_close = False  # True once the delegate has seen the headers
         body = bytearray()  # body bytes h11 gave us, not yet handed to the delegate
-        self._start_timer(self.params.header_timeout, self.stream.close)  # silent, as Tornado
         try:
             while True:
                 event = self._h11.next_event()
@@ -275,6 +396,12 @@ class HTTP1Connection(httputil.HTTPConnection):
                     start_line, headers = self._on_request(event)
                     need_delegate_close = True
                     await self._on_headers(delegate, start_line, headers)
+                    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+                        # RFC 9112 §6.3: a request with neither has no body, so h11's next
+                        # event can only be EndOfMessage. Asking for it costs 4% of a
+                        # request (bench/OPTIMISATIONS.md); this h11.Connection is dropped
+                        # after the request, so it need not see its end.
+                        break
                 elif isinstance(event, h11.Data):
                     await self._on_data(delegate, body, event.data)
                 elif isinstance(event, h11.EndOfMessage):
@@ -304,7 +431,14 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     async def _receive(self) -> None:
         """Wait for the next bytes from the client and give them to h11."""
+        if self._header_data is not None and self._timer is None:
+            # The headers are not all in: the header timeout runs from here (or since the
+            # idle wait, see _wait_for_request). Headers that come whole, as nearly all
+            # do, never need a timer (bench/OPTIMISATIONS.md).
+            self._start_timer(self.params.header_timeout, self.stream.close)  # silent, as Tornado
         data = await self.stream.read_bytes(self.params.chunk_size, partial=True)
+        if trace.enabled and self._trace is not None:
+            self._trace.bytes_read += len(data)
         self._feed(data)
         self._bytes_since_yield += len(data)
         if self._bytes_since_yield >= _YIELD_THRESHOLD:
@@ -336,7 +470,14 @@ class HTTP1Connection(httputil.HTTPConnection):
             event, received, self.params.max_header_size
         )
         self._request_start_line, self._request_headers = start_line, headers
-        self._disconnect_on_finish = not self._can_keep_alive(start_line, headers)
+        self._disconnect_on_finish = self._last_request or not self._can_keep_alive(
+            start_line, headers
+        )
+        if trace.enabled and self._trace is not None:
+            self._trace.headers_arrived()
+            trace.step(14, "fd=%d h11 Request: %s %s %s, %d header bytes", self._trace.fd,
+                       start_line.method, start_line.path, start_line.version,
+                       len(received))  # fmt: skip
         return start_line, headers
 
     async def _on_headers(
@@ -367,7 +508,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         ``data_received`` calls (Tornado 6.6 does the same).
         """
         self._body_size += len(data)
-        if self._body_size > self._max_body_size:
+        if trace.enabled and self._trace is not None:
+            self._trace.data_events += 1
+        # Counting what the current chunk still announces refuses a huge chunk size at once,
+        # as Tornado does, instead of waiting for bytes that would only be refused later.
+        if self._body_size + _h11_checks.chunk_bytes_announced(self._h11) > self._max_body_size:
             # Only a chunked body gets here: a Content-Length was checked in _on_headers.
             raise _h11_checks.ContentTooLarge("chunked body too large")
         body += data
@@ -385,14 +530,25 @@ class HTTP1Connection(httputil.HTTPConnection):
                     await ret
 
     def _on_end_of_message(self) -> None:
-        """Called by the ladder on h11's EndOfMessage: the request is fully read."""
+        """Called by the ladder once the request is fully read (EndOfMessage, or no body)."""
         self._cancel_timer()  # the body timeout ends here
         self._read_finished = True
         self._unparsed = self._h11.trailing_data[0]  # pipelined requests, if any
+        if trace.enabled and self._trace is not None:
+            trace.step(14, "fd=%d h11 EndOfMessage: %d body bytes in %d Data event(s); %d bytes "
+                       "read from the socket", self._trace.fd, self._body_size,
+                       self._trace.data_events, self._trace.bytes_read)  # fmt: skip
 
     async def _wait_for_response(self) -> None:
         # While the application works on its response nothing is read, so the stream would
-        # not notice a client that leaves; its close callback will.
+        # not notice a client that leaves; its close callback will. But a stream the loop
+        # does not watch yet would have to register for that, and unregister as soon as a
+        # handler that answers in its first step closes the connection: so let the handler
+        # take that step first (bench/OPTIMISATIONS.md). That turn of the loop is also the
+        # one other connections get between two requests on this one, when the response
+        # was finished at once (a plain callable's): every request gives one.
+        if self._finish_future.done() or not self.stream._listening():
+            await asyncio.sleep(0)
         if not self._finish_future.done() and not self.stream.closed():
             self.stream.set_close_callback(self._on_connection_close)
             await self._finish_future
@@ -449,7 +605,8 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     # Tornado: tornado/http1connection.py::HTTP1Connection._on_connection_close
     def _on_connection_close(self) -> None:
-        # Called by the stream (registered only while we wait for the response).
+        # Called by the stream (registered only while we wait for the response), or by a
+        # write that finds the stream closed (_closed_future).
         if self._close_callback is not None:
             callback, self._close_callback = self._close_callback, None
             callback()
@@ -470,6 +627,22 @@ class HTTP1Connection(httputil.HTTPConnection):
         # Breaks the cycle connection -> handler -> connection, so both go sooner.
         self._close_callback = None
         self.stream.set_close_callback(None)
+
+    def _waiting_for_request(self) -> bool:
+        # Nothing of a request arrived: nothing fed to h11 but empty lines, and the read is
+        # still pending (a read that completed holds bytes on their way to _feed).
+        return (
+            self._header_data is not None
+            and not any(self._header_data)
+            and self.stream.reading()
+        )
+
+    # Ours alone.                                                    (shutdown, step S4)
+    def _serve_as_last(self) -> None:
+        # Called by HTTP1ServerConnection.close_when_idle: finish this request, then close.
+        self._last_request = True
+        if self._request_start_line is not None:  # (else _on_request reads the flag)
+            self._disconnect_on_finish = True
 
     # Tornado: tornado/http1connection.py::HTTP1Connection.set_body_timeout
     def set_body_timeout(self, timeout: float) -> None:
@@ -498,10 +671,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         ``Content-Length``); ``Connection: close`` when an HTTP/1.1 connection will close;
         ``Connection: Keep-Alive`` when an HTTP/1.0 client asked for it. A CR or LF in any
         line raises ``ValueError``. The Future resolves once the bytes are written (or the
-        connection closed meanwhile); it fails only if it was closed already.
+        connection closed meanwhile); it fails only if it was closed already, and then the
+        close callback (the handler's ``on_connection_close``) has run first.
 
         Compared with Tornado:
-            Same.
+            Differs on purpose: a write that finds the client gone runs the close callback
+            before it fails, if the loop has not run it yet. In Tornado the handler's error
+            handling then cancels that pending callback, so ``on_connection_close`` never
+            runs (tests/test_disconnects.py).
         """
         assert isinstance(start_line, httputil.ResponseStartLine)
         request, request_headers = self._request_start_line, self._request_headers
@@ -519,6 +696,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if (
             request.version == "HTTP/1.0"
             and request_headers.get("Connection", "").lower() == "keep-alive"
+            and not self._last_request  # (Tornado would promise it even when closing)
         ):
             headers["Connection"] = "Keep-Alive"
         if self._chunking_output:
@@ -530,6 +708,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         else:
             self._expected_content_remaining = None
         data = format_header_block(start_line, headers)
+        if trace.enabled and self._trace is not None:
+            self._trace.status = code
+            trace.step(17, "fd=%d write_headers: HTTP/1.1 %d %s, %d header bytes%s",
+                       self._trace.fd, code, start_line.reason, len(data),
+                       ", chunked" if self._chunking_output else "")  # fmt: skip
         if self.stream.closed():
             return self._closed_future()
         if chunk:
@@ -547,7 +730,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             return self._closed_future()
         return self._write_to_stream(self._format_chunk(chunk))
 
-    # Tornado: tornado/http1connection.py::HTTP1Connection.finish
+    # Tornado: tornado/http1connection.py::HTTP1Connection.finish             (step 17)
     def finish(self) -> None:
         """The response is complete: end the chunked body, then close or await the next request.
 
@@ -564,11 +747,11 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         if self._chunking_output and not self.stream.closed():
             self._pending_write = self.stream.write(b"0\r\n\r\n")  # RFC 9112 §7.1: last-chunk
+            if trace.enabled and self._trace is not None:
+                self._trace.bytes_written += 5
         self._write_finished = True
         if not self._read_finished:
             self._disconnect_on_finish = True
-        # Send the last small segment now instead of waiting for the client's ACK (Nagle).
-        self.stream.set_nodelay(True)
         if self._pending_write is None:
             self._finish_request()
         else:
@@ -577,10 +760,14 @@ class HTTP1Connection(httputil.HTTPConnection):
     # Tornado: tornado/http1connection.py::HTTP1Connection._finish_request
     def _finish_request(self, future: object = None) -> None:
         self._clear_callbacks()
+        if trace.enabled and self._trace is not None:
+            then = "closes" if self._disconnect_on_finish else "waits for the next request"
+            trace.step(17, "fd=%d finished: %d, %d bytes written, %.2f ms after the headers "
+                       "arrived; the connection %s", self._trace.fd, self._trace.status,
+                       self._trace.bytes_written, self._trace.elapsed_ms(), then)  # fmt: skip
         if self._disconnect_on_finish:
             self.close()
             return
-        self.stream.set_nodelay(False)  # back to the stream's default for the next request
         if not self._finish_future.done():
             self._finish_future.set_result(None)
 
@@ -598,8 +785,12 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _write_to_stream(self, data: bytes) -> asyncio.Future[None]:
         """Write ``data``; the Future resolves once it is written or the connection closed."""
-        done = self.stream.io_loop.asyncio_loop.create_future()
         self._pending_write = self.stream.write(data)
+        if trace.enabled and self._trace is not None:
+            self._trace.bytes_written += len(data)
+        if self._pending_write.done() and self._pending_write.exception() is None:
+            return self._pending_write  # sent at once, as most responses are: no wrapper
+        done = self.stream.io_loop.asyncio_loop.create_future()
 
         def on_written(_: object) -> None:
             # A client that left while we wrote is not the application's error (Tornado).
@@ -610,6 +801,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         return done
 
     def _closed_future(self) -> asyncio.Future[None]:
+        # The client is gone. The stream runs its close callback on the next loop turn, but
+        # a handler whose flush() just resolved may write again before that turn and fail
+        # first, and its finish then cancels the callback: so run it now (it runs once).
+        self._on_connection_close()
         failed = self.stream.io_loop.asyncio_loop.create_future()
         failed.set_exception(iostream.StreamClosedError())
         failed.exception()  # nobody has to look at it: no "exception never retrieved" log

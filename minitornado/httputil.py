@@ -41,7 +41,9 @@ import warnings
 from collections.abc import Awaitable, Iterable, Iterator, MutableMapping
 from functools import lru_cache
 from http.client import responses as responses  # re-exported: web.py's reason phrases
-from typing import Any, AnyStr, NamedTuple
+from typing import Any, AnyStr, NamedTuple, TypeVar, overload
+
+_T = TypeVar("_T")
 
 # Tornado: tornado/httputil.py::HTTP_WHITESPACE
 HTTP_WHITESPACE = " \t"  # RFC 9110 §5.6.3 OWS: the only whitespace HTTP strips
@@ -216,6 +218,8 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def __init__(self, *args: Any, **kwargs: str) -> None:
         self._as_list: dict[str, list[str]] = {}  # normalised name -> values, in arrival order
+        if not args and not kwargs:
+            return  # (every request makes two empty ones: update() would check types for nothing)
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             for name, value in args[0].get_all():  # a copy keeps every value, not the joined one
                 self.add(name, value)
@@ -285,9 +289,9 @@ class HTTPHeaders(MutableMapping[str, str]):
     # Tornado: tornado/httputil.py::HTTPHeaders.get_all
     def get_all(self) -> Iterable[tuple[str, str]]:
         """Every ``(name, value)`` pair; a name with several values comes once per value."""
-        for name, values in self._as_list.items():
-            for value in values:
-                yield name, value
+        # A list, not a generator: every response's header block is built from it, and
+        # resuming a generator once per header costs more than the list.
+        return [(name, value) for name, values in self._as_list.items() for value in values]
 
     # The five methods MutableMapping needs; it derives get, update, setdefault, pop... from them.
 
@@ -310,6 +314,18 @@ class HTTPHeaders(MutableMapping[str, str]):
     # Tornado: tornado/httputil.py::HTTPHeaders.__iter__
     def __iter__(self) -> Iterator[str]:
         return iter(self._as_list)
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str | _T) -> str | _T: ...
+
+    # The inherited get() would raise and catch a KeyError for each missing header, and a
+    # request asks for several (Connection, Expect, If-None-Match...).
+    def get(self, name: str, default: object = None) -> object:
+        """``h[name]`` (the values joined by ``","``), or ``default`` if there is none."""
+        values = self._as_list.get(_normalize_header(name))
+        return default if values is None else ",".join(values)
 
     # Tornado: tornado/httputil.py::HTTPHeaders.__contains__
     def __contains__(self, name: object) -> bool:

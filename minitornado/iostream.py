@@ -31,15 +31,14 @@ call ``recv`` / ``send`` / ``close`` directly. ``SSLIOStream`` and ``start_tls``
 ``send`` raises it); Windows' 128 KB cap per ``send``.
 
 Study path: step 11 (``TCPServer._handle_connection`` wraps each accepted socket in an
-``IOStream``; ``HTTP1Connection`` then reads the request with ``read_until_regex``).
+``IOStream``); at step 14 ``HTTP1Connection`` reads the request from it with
+``read_bytes(chunk_size, partial=True)`` and feeds what comes to h11.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import errno
-import itertools
 import os
 import re
 import socket
@@ -106,10 +105,12 @@ class IOStream:
         Simplified: ``BaseIOStream`` and ``IOStream`` are one class.
         Differs on purpose: ``stream.socket`` stays the (closed) socket object after
         ``close()``; Tornado sets it to None. Code that only reads ``socket.family`` works
-        either way, and the attribute never needs a None check.
+        either way, and the attribute never needs a None check. And while no read is
+        pending, the stream goes on taking in data up to one chunk; Tornado stops at the
+        first byte (see ``_keep_listening``; tests/test_hot_path.py).
     """
 
-    # Tornado: tornado/iostream.py::IOStream.__init__
+    # Tornado: tornado/iostream.py::IOStream.__init__                    (study path, step 11)
     def __init__(
         self,
         socket: socket.socket,
@@ -140,22 +141,25 @@ class IOStream:
         self._read_max_bytes: int | None = None
         self._read_until_close = False
         # Data waiting for the kernel, oldest first. Between calls it holds only bytes and
-        # views of bytes (write() copies anything mutable before returning).
-        self._write_buffer: collections.deque[bytes | bytearray | memoryview] = collections.deque()
+        # views of bytes (write() copies anything mutable before returning). Lists, not
+        # deques, here and below: an empty deque takes 760 bytes, an empty list 56, and a
+        # server may hold thousands of idle streams; sent pieces go in one `del` per send.
+        self._write_buffer: list[bytes | bytearray | memoryview] = []
         self._write_buffer_size = 0
         # Running byte counts: a write's Future resolves once the "done" count reaches the
         # total as it stood right after that write.
         self._total_write_index = 0
         self._total_write_done_index = 0
-        self._write_futures: collections.deque[tuple[int, asyncio.Future[None]]] = (
-            collections.deque()
-        )
+        self._write_futures: list[tuple[int, asyncio.Future[None]]] = []
         self._close_callback: Callable[[], object] | None = None
         self._connect_future: asyncio.Future[IOStream] | None = None
         self._connecting = False
         # The events we are registered for with the IOLoop; None = not registered at all.
         self._state: int | None = None
         self._closed = False
+        # The peer closed its side while data it sent before is still unread (see
+        # _read_to_buffer): no more listening for READ until a reader wants more.
+        self._eof_behind_buffer = False
 
     # ------------------------------------------------------------------ reads: the API
 
@@ -283,6 +287,11 @@ class IOStream:
                 return 0  # the error stays in self.error for whoever cares
             raise
         if not chunk:
+            if self._read_buffer and not self.reading():
+                # EOF behind unread data (pipelined requests, then a half-close): that data
+                # is still to be read and answered. A later recv() sees the EOF again.
+                self._eof_behind_buffer = True
+                return 0
             self.close()  # EOF: the peer closed its side
             return 0
         self._read_buffer += chunk
@@ -369,7 +378,7 @@ class IOStream:
             resize it as soon as ``write()`` returns. Tornado keeps a view of writes over
             2 KB, and resizing that bytearray raises ``BufferError`` until the write is done.
             Bytes are never copied.
-            Simplified: the buffer is a deque of pieces sent with one ``sendmsg()`` call
+            Simplified: the buffer is a list of pieces sent with one ``sendmsg()`` call
             (writev), where Tornado coalesces small writes into bytearrays.
         """
         self._check_closed()
@@ -406,7 +415,7 @@ class IOStream:
                 if len(buffer) == 1 or not _HAS_SENDMSG:
                     sent = self.socket.send(buffer[0])
                 else:
-                    sent = self.socket.sendmsg(itertools.islice(buffer, _MAX_IOV))
+                    sent = self.socket.sendmsg(buffer[:_MAX_IOV])
             except BlockingIOError:
                 break
             except OSError as e:
@@ -419,20 +428,24 @@ class IOStream:
                 break  # never seen on a stream socket, but it would loop for ever
             self._write_buffer_size -= sent
             self._total_write_done_index += sent
-            while buffer and sent >= len(buffer[0]):
-                sent -= len(buffer.popleft())
+            whole = 0  # pieces sent in full
+            while whole < len(buffer) and sent >= len(buffer[whole]):
+                sent -= len(buffer[whole])
+                whole += 1
+            del buffer[:whole]
             if sent:
                 # The kernel took only part of a piece: its buffer is full. Keep the rest
                 # (a view, no copy) and wait for the loop to say the socket is writable.
                 buffer[0] = memoryview(buffer[0])[sent:]
                 break
-        while self._write_futures:
-            index, future = self._write_futures[0]
+        resolved = 0
+        for index, future in self._write_futures:
             if index > self._total_write_done_index:
                 break
-            self._write_futures.popleft()
+            resolved += 1
             if not future.cancelled():
-                future.set_result(None)
+                future.set_result(None)  # (its callbacks run later, from the loop)
+        del self._write_futures[:resolved]
 
     # ------------------------------------------------------------------ events from the loop
 
@@ -461,8 +474,8 @@ class IOStream:
                 state |= IOLoop.READ
             if self.writing():
                 state |= IOLoop.WRITE
-            if state == IOLoop.ERROR and not self._read_buffer:
-                state |= IOLoop.READ  # idle: keep listening so a hang-up is noticed
+            if state == IOLoop.ERROR and self._keep_listening():
+                state |= IOLoop.READ
             if state != self._state:
                 self._state = state
                 self.io_loop.update_handler(self.socket, state)
@@ -473,6 +486,23 @@ class IOStream:
             gen_log.error("Uncaught exception, closing connection.", exc_info=True)
             self.close(exc_info=e)
             raise
+
+    def _keep_listening(self) -> bool:
+        # Whether an idle stream (no read pending, nothing to write) stays registered for
+        # READ. With an empty buffer, yes: a hang-up must be noticed. With data buffered,
+        # Tornado stops listening. But in keep-alive the next request usually arrives
+        # while the previous response is being finished: stopping now and listening again
+        # once the request is read (set_close_callback) costs two epoll_ctl calls and two
+        # trips through asyncio per request (bench/OPTIMISATIONS.md). So listening goes on
+        # up to one chunk of unread data (the memory a client can make us hold stays
+        # bounded), and stops at an EOF behind the buffer, which would be reported forever.
+        if not self._read_buffer:
+            return True
+        return len(self._read_buffer) < self.read_chunk_size and not self._eof_behind_buffer
+
+    def _listening(self) -> bool:
+        # Whether the loop watches the socket for READ already (HTTP1Connection asks).
+        return self._state is not None and bool(self._state & IOLoop.READ)
 
     # Tornado: tornado/iostream.py::BaseIOStream._handle_read
     def _handle_read(self) -> None:
@@ -608,8 +638,8 @@ class IOStream:
         try:
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
         except OSError as e:
-            # EINVAL: the peer closed the socket under us (HTTPServer resets the flag
-            # between requests, possibly just as the client leaves).
+            # EINVAL: the peer closed the socket under us (HTTPServer sets the flag as a
+            # connection starts, possibly just as the client leaves).
             if e.errno != errno.EINVAL and not self._is_connreset(e):
                 raise
 

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from minitornado import trace
 from minitornado.ioloop import IOLoop
 from minitornado.log import gen_log
 
@@ -96,6 +97,9 @@ def bind_sockets(
             bound_port = sock.getsockname()[1]
             sock.listen(backlog)
             sockets.append(sock)
+            if trace.enabled:
+                trace.step(4, "bound %s fd=%d backlog=%d (non-blocking, listening)",
+                           trace.address(sock.getsockname()), sock.fileno(), backlog)  # fmt: skip
     except OSError:
         # A half-made server must not keep a port busy until the garbage collector runs.
         for sock in sockets:
@@ -235,38 +239,51 @@ def add_accept_handler(
         Differs on purpose: when ``accept()`` fails for lack of resources (EMFILE, ENFILE,
         ENOBUFS, ENOMEM), Tornado lets the error escape and, since the client stays queued, the
         loop wakes again at once: it spins at full CPU and logs a traceback per turn. Here the
-        handler logs once on ``minitornado.general``, unregisters for ``_ACCEPT_RETRY_DELAY``
-        seconds and tries again, as asyncio's own servers do.
+        handler logs once on ``minitornado.general`` (until it has drained the queue again),
+        unregisters for ``_ACCEPT_RETRY_DELAY`` seconds and tries again, as asyncio's own
+        servers do; after a wake-up that accepted some, it only waits one loop turn, in
+        which those may close and free descriptors (tests/test_fd_exhaustion.py).
     """
     # The handler is always in exactly one state: registered with the loop, paused (only
     # retry_timer is pending), or removed (neither; for good).
     io_loop = IOLoop.current()
     removed = False
-    out_of_resources = False  # True from the first failed accept until one succeeds again
+    out_of_resources = False  # True from the first failed accept until the queue is drained
     retry_timer: asyncio.TimerHandle | None = None  # set while the handler is paused
 
     def accept_handler(fileobj: Any, events: int) -> None:
         nonlocal out_of_resources
-        for _ in range(_DEFAULT_BACKLOG):
+        for accepted in range(_DEFAULT_BACKLOG):
             if removed:  # a callback in this batch stopped the server and closed sock
                 return
             try:
                 connection, address = sock.accept()
             except BlockingIOError:  # the queue is empty: wait for the next wake-up
+                out_of_resources = False  # caught up: a shortage after this is a new one
+                if trace.enabled:
+                    trace.step(10, "this wake-up of fd=%d accepted %d connection(s)",
+                               sock.fileno(), accepted)  # fmt: skip
                 return
             except ConnectionAbortedError:  # the client left before we got to it
                 continue
             except OSError as e:
                 if e.errno not in _OUT_OF_RESOURCES:
                     raise
-                pause(e)
+                if accepted:
+                    # Some made it this wake-up, and may close at once (clients that left
+                    # while queued), freeing descriptors: one loop turn before backing off.
+                    report_shortage(e)
+                else:
+                    pause(e)
                 return
-            out_of_resources = False
+            if trace.enabled:
+                trace.step(10, "fd=%d accepted from %s (#%d of this wake-up)",
+                           connection.fileno(), trace.address(address), accepted + 1)  # fmt: skip
             callback(connection, address)
 
-    def pause(error: OSError) -> None:
-        nonlocal out_of_resources, retry_timer
-        if not out_of_resources:
+    def report_shortage(error: OSError) -> None:
+        nonlocal out_of_resources
+        if not out_of_resources:  # once, until the queue is drained again
             gen_log.error(
                 "Cannot accept connections on %s (%s); retrying every %s s",
                 sock.getsockname(),
@@ -274,6 +291,10 @@ def add_accept_handler(
                 _ACCEPT_RETRY_DELAY,
             )
         out_of_resources = True
+
+    def pause(error: OSError) -> None:
+        nonlocal retry_timer
+        report_shortage(error)
         io_loop.remove_handler(sock)
         retry_timer = io_loop.call_later(_ACCEPT_RETRY_DELAY, resume)
 
@@ -292,6 +313,9 @@ def add_accept_handler(
         else:
             io_loop.remove_handler(sock)
 
+    if trace.enabled:
+        trace.step(6, "fd=%d: accept_handler on the IOLoop current now; up to %d accepts "
+                   "per wake-up", sock.fileno(), _DEFAULT_BACKLOG)  # fmt: skip
     io_loop.add_handler(sock, accept_handler, IOLoop.READ)
     return remove_handler
 

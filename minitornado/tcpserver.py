@@ -13,7 +13,8 @@ builds an ``SSLIOStream`` in ``_handle_connection``); forking in ``start(num_pro
 ``listen(..., reuse_port=True)`` in independent processes).
 
 Study path (numbers from ``minitornado/__init__.py``): step 3 is ``TCPServer.listen``, step 5
-is ``add_sockets`` and step 10 is ``_handle_connection``, which the accept handler calls.
+is ``add_sockets`` and step 10 is ``_handle_connection``, which the accept handler calls;
+shutdown step S2 is ``stop``.
 
 A complete echo server (``tests/test_tcpserver.py`` runs this very text)::
 
@@ -27,7 +28,7 @@ A complete echo server (``tests/test_tcpserver.py`` runs this very text)::
                 pass  # the client hung up
 
 Serve it with ``EchoServer().listen(8888)`` inside ``async def main()`` followed by
-``await asyncio.Event().wait()``, and ``asyncio.run(main())`` (as ``demo_app.py`` does).
+``await asyncio.Event().wait()``, and ``asyncio.run(main())``.
 """
 
 import asyncio
@@ -36,6 +37,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from minitornado import trace
 from minitornado.ioloop import IOLoop
 from minitornado.iostream import IOStream
 from minitornado.log import app_log
@@ -96,6 +98,9 @@ class TCPServer:
         Compared with Tornado:
             Same.
         """
+        if trace.enabled:
+            trace.step(3, "port=%s address=%r backlog=%s: bind_sockets (4), then add_sockets (5)",
+                       port, address, backlog)  # fmt: skip
         sockets = bind_sockets(
             port, address, family=family, backlog=backlog, flags=flags, reuse_port=reuse_port
         )
@@ -113,6 +118,8 @@ class TCPServer:
         """
         for sock in sockets:
             fd = sock.fileno()
+            if trace.enabled:
+                trace.step(5, "fd=%d: add_accept_handler(sock, self._handle_connection) (6)", fd)
             self._sockets[fd] = sock
             self._handlers[fd] = add_accept_handler(sock, self._handle_connection)
 
@@ -171,7 +178,7 @@ class TCPServer:
         sockets, self._pending_sockets = self._pending_sockets, []
         self.add_sockets(sockets)
 
-    # Tornado: tornado/tcpserver.py::TCPServer.stop
+    # Tornado: tornado/tcpserver.py::TCPServer.stop            (shutdown, step S2)
     def stop(self) -> None:
         """Stop accepting new connections and close the listening sockets. Idempotent.
 
@@ -184,6 +191,9 @@ class TCPServer:
         if self._stopped:
             return
         self._stopped = True
+        if trace.enabled:
+            trace.step("S2", "listening fds %s unregistered and closed: new clients are refused",
+                       sorted(self._sockets))  # fmt: skip
         for fd, sock in self._sockets.items():
             # Unregister first: a batch of accepts in progress checks this before accept().
             self._handlers.pop(fd)()
@@ -220,6 +230,10 @@ class TCPServer:
                 max_buffer_size=self.max_buffer_size,
                 read_chunk_size=self.read_chunk_size,
             )
+            if trace.enabled:
+                trace.step(11, "fd=%d: IOStream(read_chunk_size=%d, max_buffer_size=%d), "
+                           "not on the loop until its first read waits", connection.fileno(),
+                           stream.read_chunk_size, stream.max_buffer_size)  # fmt: skip
             result = self.handle_stream(stream, address)
             if result is not None:
                 # add_future calls the callback through the IOLoop, which logs what

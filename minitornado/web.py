@@ -38,13 +38,15 @@ from __future__ import annotations
 
 import asyncio
 import http.cookies
+import inspect
 import json
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
 
 import minitornado
-from minitornado import httputil, iostream
+from minitornado import httputil, iostream, trace
 from minitornado._web_errors import Finish, HTTPError, MissingArgumentError, _ErrorResponseMixin
 from minitornado._web_input import _RequestInputMixin
 from minitornado._web_output import _http_date_now
@@ -156,6 +158,9 @@ class Application(ReversibleRouter):
     ) -> HTTPServer:
         """Serve this application on ``port``: an ``HTTPServer`` built with ``kwargs``, then
         its ``listen``. Returns the server. Requests are served while the loop runs."""
+        if trace.enabled:
+            trace.step(1, "port=%s address=%r: an HTTPServer (step 2), then its listen() (3)",
+                       port, address)  # fmt: skip
         server = HTTPServer(self, **kwargs)
         server.listen(
             port, address=address, family=family, backlog=backlog, flags=flags,
@@ -186,14 +191,18 @@ class Application(ReversibleRouter):
     def find_handler(self, request: httputil.HTTPServerRequest, **kwargs: Any) -> _HandlerDelegate:
         route = self.default_router.find_handler(request)
         if route is not None:
-            return cast(_HandlerDelegate, route)
-        if self.settings.get("default_handler_class"):
-            return self.get_handler_delegate(
+            delegate = cast(_HandlerDelegate, route)
+        elif self.settings.get("default_handler_class"):
+            delegate = self.get_handler_delegate(
                 request,
                 self.settings["default_handler_class"],
                 self.settings.get("default_handler_args", {}),
             )
-        return self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
+        else:
+            delegate = self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
+        if trace.enabled:
+            _trace_route(request, delegate)
+        return delegate
 
     # Tornado: tornado/web.py::Application.get_handler_delegate
     def get_handler_delegate(
@@ -229,13 +238,24 @@ class Application(ReversibleRouter):
             return
         status = handler.get_status()
         if status < 400:
-            log_method = access_log.info
+            level = logging.INFO
         elif status < 500:
-            log_method = access_log.warning
+            level = logging.WARNING
         else:
-            log_method = access_log.error
-        request_time = 1000.0 * handler.request.request_time()
-        log_method("%d %s %.2fms", status, handler._request_summary(), request_time)
+            level = logging.ERROR
+        # Unconfigured, Python's logging drops INFO: then there is nothing to format.
+        if access_log.isEnabledFor(level):
+            request_time = 1000.0 * handler.request.request_time()
+            access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
+
+
+def _trace_route(request: httputil.HTTPServerRequest, delegate: _HandlerDelegate) -> None:
+    # A rule's target may be something other than a handler class (a router, a delegate).
+    target = getattr(delegate, "handler_class", type(delegate))
+    path_args = getattr(delegate, "path_args", [])
+    path_kwargs = getattr(delegate, "path_kwargs", {})
+    trace.step(15, "fd=%d %s %s -> %s, path groups %r %r", trace.fd_of(request.connection),
+               request.method, request.path, target.__name__, path_args, path_kwargs)  # fmt: skip
 
 
 # Tornado: tornado/web.py::_ApplicationRouter
@@ -340,7 +360,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             self.handler._prepared_future = asyncio.get_running_loop().create_future()
         # Held here so the task cannot be garbage-collected while it waits on something
         # nothing else references.
-        self.task = asyncio.ensure_future(
+        self.task = asyncio.get_running_loop().create_task(
             self.handler._execute(*self.path_args, **self.path_kwargs)
         )
         return self.handler._prepared_future
@@ -365,6 +385,7 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
         character in a header name raises at ``set_header`` (see there).
     """
 
+    # Tornado: tornado/web.py::RequestHandler.SUPPORTED_METHODS
     SUPPORTED_METHODS: tuple[str, ...] = (
         "GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS",
     )  # fmt: skip
@@ -410,6 +431,7 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
     def _unimplemented_method(self, *args: str, **kwargs: str) -> None:
         raise HTTPError(405)
 
+    # Tornado: tornado/web.py::RequestHandler.head (this marker covers the six below too)
     head: Callable[..., Awaitable[None] | None] = _unimplemented_method
     get: Callable[..., Awaitable[None] | None] = _unimplemented_method
     post: Callable[..., Awaitable[None] | None] = _unimplemented_method
@@ -627,6 +649,8 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
                 except iostream.StreamClosedError:
                     return  # the client left before the body was complete
             method = getattr(self, self.request.method.lower())
+            if trace.enabled:
+                self._trace_call(method)
             result = method(*self.path_args, **self.path_kwargs)
             if result is not None:
                 await result
@@ -638,6 +662,12 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
             # Even when prepare() failed, the connection must not wait for it forever.
             if self._prepared_future is not None and not self._prepared_future.done():
                 self._prepared_future.set_result(None)
+
+    def _trace_call(self, method: Callable[..., Any]) -> None:
+        kind = "async def: awaited" if inspect.iscoroutinefunction(method) else "plain def"
+        args = ", ".join(repr(a) for a in [*self.path_args, *self.path_kwargs.values()])
+        trace.step(16, "fd=%d %s.%s(%s) (%s)", trace.fd_of(self.request.connection),
+                   type(self).__name__, method.__name__, args, kind)  # fmt: skip
 
     # Tornado: tornado/web.py::RequestHandler.data_received
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:

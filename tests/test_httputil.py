@@ -14,11 +14,9 @@ import datetime
 import http.client
 import inspect
 import pickle
-import re
 import time
 import types
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,9 +37,6 @@ from minitornado.httputil import (
     RequestStartLine,
     ResponseStartLine,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-TORNADO_ROOT = Path(tornado.__file__).resolve().parent.parent
 
 IMPLEMENTATIONS = [
     pytest.param(minitornado.httputil, id="minitornado"),
@@ -91,21 +86,8 @@ def as_plain(files: dict[str, list[Any]]) -> dict[str, list[dict[str, Any]]]:
     return {name: [dict(f) for f in uploads] for name, uploads in files.items()}
 
 
-# ---- The markers ---------------------------------------------------------------------------
-
-
-def test_every_tornado_marker_names_a_real_tornado_definition() -> None:
-    # Scenario: each "# Tornado: path::Qual.name" comment in httputil.py must resolve to
-    # something in the installed Tornado, so the cross-references cannot drift.
-    source = (ROOT / "minitornado" / "httputil.py").read_text()
-    markers = re.findall(r"# Tornado: (tornado/[\w/]+\.py)::([\w.]+)", source)
-    assert len(markers) > 40
-    for path, qualname in markers:
-        module_name = path.removesuffix(".py").replace("/", ".")
-        target: Any = __import__(module_name, fromlist=["_"])
-        assert Path(target.__file__).resolve() == TORNADO_ROOT / path
-        for part in qualname.split("."):
-            target = getattr(target, part)  # AttributeError names the broken marker
+# The "# Tornado:" markers of httputil.py are checked with every module's, in
+# tests/test_annotations.py.
 
 
 # ---- HTTPHeaders: the dict interface ----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests for minitornado/tcpserver.py, and for demo_app.py.
+"""Tests for minitornado/tcpserver.py (demo_app.py has tests/test_demo_app.py).
 
 The server under test is the echo server printed in ``minitornado/tcpserver.py``'s docstring,
 executed from that text, so the example cannot rot. Most tests run it on both minitornado and
@@ -9,14 +9,9 @@ import asyncio
 import importlib
 import logging
 import queue
-import select
-import signal
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -430,44 +425,3 @@ async def test_minitornado_client_talks_to_a_tornado_server() -> None:
     finally:
         server.stop()
 
-
-# --- demo_app.py ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def demo_process() -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "demo_app.py", "--port", "0"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=TIMEOUT)
-
-
-def _read_line(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    readable, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
-    assert readable, "demo_app.py printed nothing"
-    return proc.stdout.readline()
-
-
-def test_demo_app_echoes_and_exits_cleanly_on_ctrl_c(
-    demo_process: subprocess.Popen[str],
-) -> None:
-    # The demo prints where it listens, echoes a line, and Ctrl-C (SIGINT) ends it with
-    # exit status 0 and no traceback.
-    banner = _read_line(demo_process)
-    assert banner.startswith("Echo server listening on 127.0.0.1:")
-    port = int(banner.rsplit(":", 1)[1])
-    assert _blocking_echo(port, b"demo\n") == b"demo\n"
-    demo_process.send_signal(signal.SIGINT)
-    _, stderr = demo_process.communicate(timeout=TIMEOUT)
-    assert demo_process.returncode == 0
-    assert "Traceback" not in stderr

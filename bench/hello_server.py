@@ -1,0 +1,67 @@
+"""The hello-world app the benchmark measures, served by minitornado or by Tornado.
+
+    python bench/hello_server.py --impl minitornado --port 0
+
+The first line on stdout (flushed at once) is ``listening <port>``; then the server runs
+until SIGTERM or SIGINT. The same code serves both implementations: only the imports
+differ, which is the promise minitornado makes to an application.
+
+Run it as a script, not with ``-m``: the benchmark's "no trace hooks" variant puts a
+modified copy of minitornado first on ``PYTHONPATH``, and a script does not put the
+current directory (holding the real ``minitornado/``) ahead of it on ``sys.path``.
+"""
+
+import argparse
+import asyncio
+import importlib
+import resource
+import signal
+from typing import Any
+
+BODY = "Hello, world"
+
+
+def make_app(impl: str) -> Any:
+    """The application: one handler, ``GET /`` answers ``Hello, world``."""
+    web = importlib.import_module(f"{impl}.web")
+
+    class HelloHandler(web.RequestHandler):  # type: ignore[name-defined,misc]
+        def get(self) -> None:
+            self.write(BODY)
+
+    return web.Application([(r"/", HelloHandler)])
+
+
+async def serve(impl: str, port: int) -> None:
+    httpserver = importlib.import_module(f"{impl}.httpserver")
+    netutil = importlib.import_module(f"{impl}.netutil")
+    sockets = netutil.bind_sockets(port, "127.0.0.1")
+    server = httpserver.HTTPServer(make_app(impl))
+    server.add_sockets(sockets)
+    print(f"listening {sockets[0].getsockname()[1]}", flush=True)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    await stopped.wait()
+    server.stop()
+
+
+def raise_fd_limit() -> None:
+    # 1,000 idle connections plus the listening socket need more than a default of 1024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="hello-world server for the benchmark")
+    parser.add_argument("--impl", choices=("minitornado", "tornado"), default="minitornado")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    raise_fd_limit()
+    asyncio.run(serve(args.impl, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The benchmark's results: per-round figures, medians, ratios, targets, as text or Markdown."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+IMPLS = ("minitornado", "tornado")
+
+# (key, column title, format, higher is better)
+METRICS: tuple[tuple[str, str, str, bool], ...] = (
+    ("ka_rps", "keep-alive req/s", "{:.0f}", True),
+    ("ka_p50_ms", "p50 ms", "{:.2f}", False),
+    ("ka_p99_ms", "p99 ms", "{:.2f}", False),
+    ("ka_cpu_us", "CPU µs/req", "{:.1f}", False),
+    ("nc_rps", "new-conn req/s", "{:.0f}", True),
+    ("nc_p50_ms", "p50 ms", "{:.2f}", False),
+    ("nc_p99_ms", "p99 ms", "{:.2f}", False),
+    ("nc_cpu_us", "CPU µs/req", "{:.1f}", False),
+    ("idle_kib_per_conn", "KiB/idle conn", "{:.1f}", False),
+    ("rss_mib_idle", "RSS MiB (idle)", "{:.1f}", False),
+)
+
+# The issue's targets, on the median ratios minitornado/Tornado.
+TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    ("ka_rps", "keep-alive throughput", ">=", 1.5),
+    ("nc_rps", "new connection per request throughput", ">=", 1.25),
+    ("idle_kib_per_conn", "memory per idle connection", "<=", 0.5),
+)
+TRACE_TARGET_PCT = 2.0
+
+
+def ratios(mini: dict[str, float], tornado: dict[str, float]) -> dict[str, float]:
+    """minitornado / Tornado for every metric."""
+    return {key: mini[key] / tornado[key] if tornado[key] else float("nan")
+            for key, *_ in METRICS}  # fmt: skip
+
+
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the rounds: of each server's figures, and of the per-round ratios."""
+    median: dict[str, Any] = {
+        impl: {key: statistics.median(r[impl][key] for r in rounds) for key, *_ in METRICS}
+        for impl in IMPLS
+    }
+    median["ratios"] = {
+        key: statistics.median(r["ratios"][key] for r in rounds) for key, *_ in METRICS
+    }
+    timed = [r["trace"]["trace_off_timed_pct"] for r in rounds if r.get("trace")]
+    if timed:
+        median["trace_off_timed_pct"] = statistics.median(timed)
+    return median
+
+
+def targets(median: dict[str, Any]) -> list[dict[str, Any]]:
+    results = []
+    for key, label, op, bound in TARGETS:
+        value = median["ratios"][key]
+        met = value >= bound if op == ">=" else value <= bound
+        results.append({"target": f"{label} {op} {bound}x Tornado", "value": value, "met": met})
+    if "trace" in median:
+        cost = max(median["trace"]["keepalive_pct"], median["trace"]["newconn_pct"])
+        results.append({"target": f"--trace off costs < {TRACE_TARGET_PCT}% CPU per request",
+                        "value": cost, "met": cost < TRACE_TARGET_PCT})  # fmt: skip
+    return results
+
+
+# ---- text ---------------------------------------------------------------------------------
+
+
+def format_text(report: dict[str, Any]) -> str:
+    """The table printed at the end of a run: every round, then the medians and targets."""
+    headers = ["round", "server", *(title for _, title, _, _ in METRICS)]
+    rows = []
+    for number, result in enumerate(report["rounds"], 1):
+        rows += _round_rows(str(number), result)
+    rows += _round_rows("median", report["median"])
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = [_text_line(headers, widths), _text_line(["-" * w for w in widths], widths)]
+    lines += [_text_line(row, widths) for row in rows]
+    lines.append("")
+    lines += _trace_lines(report)
+    lines += [_target_line(t) for t in report["targets"]]
+    return "\n".join(lines)
+
+
+def _round_rows(label: str, result: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for impl in IMPLS:
+        rows.append([label, impl, *(fmt.format(result[impl][key]) for key, _, fmt, _ in METRICS)])
+    rows.append([label, "ratio", *(f"{result['ratios'][key]:.2f}x" for key, *_ in METRICS)])
+    return rows
+
+
+def _text_line(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(
+        cell.ljust(width) if i < 2 else cell.rjust(width)
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def _trace_lines(report: dict[str, Any]) -> list[str]:
+    counted = report["median"].get("trace")
+    if counted is None:
+        return ["trace: no `if trace.enabled:` guards in minitornado to measure"]
+    per_round = ", ".join(
+        f"{r['trace']['trace_off_timed_pct']:+.1f}%" for r in report["rounds"] if r.get("trace")
+    )
+    return [
+        f"trace off, counted: {counted['guards_per_keepalive_request']:.0f} guards per "
+        f"keep-alive request, {counted['guards_per_newconn_request']:.0f} per new connection, "
+        f"{counted['ns_per_guard']:.1f} ns each: {counted['keepalive_pct']:.3f}% and "
+        f"{counted['newconn_pct']:.3f}% of the CPU time per request",
+        "trace off, timed (cross-check; the spread between rounds is wider than 2%): "
+        f"keep-alive CPU µs/req vs. a copy without the guards: {per_round} per round",
+    ]
+
+
+def _target_line(target: dict[str, Any]) -> str:
+    mark = "met" if target["met"] else "NOT met"
+    unit = "%" if "trace" in target["target"] else "x"
+    return f"target {target['target']}: {target['value']:.2f}{unit} ({mark})"
+
+
+# ---- Markdown (the README's table) --------------------------------------------------------
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    """The medians as the README shows them, with the machine and the command."""
+    median, machine, config = report["median"], report["machine"], report["config"]
+    pinning = "server pinned to core 0, load to core 1" if config["pinned"] else "no pinning"
+    lines = [
+        f"Measured {machine['date']} on {machine['cpus']} CPUs ({machine['cpu_model']}), "
+        f"Python {machine['python']}, Tornado {machine['tornado']}, h11 {machine['h11']}; "
+        f"load from {machine['loadgen']}, {config['connections']} connections, {pinning}; "
+        f"{config['rounds']} rounds of {config['duration']:g} s; load average "
+        f"{machine['loadavg_before'][0]:.2f} before, {machine['loadavg_after'][0]:.2f} after.",
+        "",
+        "| metric (median of rounds) | minitornado | Tornado | minitornado / Tornado |",
+        "|---|---:|---:|---:|",
+    ]
+    names = {
+        "ka_rps": "keep-alive: requests/s",
+        "ka_p50_ms": "keep-alive: p50 latency (ms)",
+        "ka_p99_ms": "keep-alive: p99 latency (ms)",
+        "ka_cpu_us": "keep-alive: server CPU µs/request",
+        "nc_rps": "new connection per request: requests/s",
+        "nc_p50_ms": "new connection: p50 latency (ms)",
+        "nc_p99_ms": "new connection: p99 latency (ms)",
+        "nc_cpu_us": "new connection: server CPU µs/request",
+        "idle_kib_per_conn": "memory per idle keep-alive connection (KiB)",
+        "rss_mib_idle": f"resident memory with {config['idle_connections']:,} "
+        "idle connections (MiB)",
+    }
+    for key, _, fmt, _ in METRICS:
+        mini, tornado = fmt.format(median["minitornado"][key]), fmt.format(median["tornado"][key])
+        lines.append(f"| {names[key]} | {mini} | {tornado} | {median['ratios'][key]:.2f}x |")
+    lines.append("")
+    lines += [f"- {_target_line(t)}" for t in report["targets"]]
+    return "\n".join(lines)

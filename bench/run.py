@@ -1,0 +1,220 @@
+"""Run the benchmark: minitornado against Tornado, interleaved, on the same machine.
+
+    .venv/bin/python -m bench [--rounds 5] [--duration 5] [--connections 50]
+                              [--idle-connections 1000] [--loadgen auto|wrk|builtin]
+                              [--json results.json] [--markdown]
+
+Each round measures minitornado, then Tornado (A B A B ...), each in a fresh server
+process serving ``bench/hello_server.py``'s hello world, pinned to core 0 while the load
+generator runs on core 1 (when ``taskset`` exists and there are two cores). Per server:
+
+1. memory: the resident set before and after opening ``--idle-connections`` keep-alive
+   connections that each had one request answered and then stay silent;
+2. a warm-up of keep-alive load (not measured);
+3. keep-alive: ``--connections`` connections for ``--duration`` seconds;
+4. a new connection per request, as many at a time, for as long.
+
+Then, if minitornado has trace hooks, a third server: minitornado without them (see
+``strip_trace.py``), keep-alive only, to measure what the hooks cost when tracing is off.
+
+A run where any response is not a 200 is rejected: the command prints why and exits 1.
+The table ends with the medians over the rounds and the issue's targets, met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import report, strip_trace, trace_cost
+from bench.measure import Config, RunRejected, ServerProcess, idle_memory, raised_fd_limit, run_load
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        with raised_fd_limit():
+            results = run(config.config, progress=config.progress)
+    except RunRejected as e:
+        print(f"run rejected: {e}", file=sys.stderr)
+        return 1
+    print(report.format_text(results))
+    if config.markdown:
+        print()
+        print(report.format_markdown(results))
+    if config.json:
+        Path(config.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+class _Args:
+    config: Config
+    json: str | None
+    markdown: bool
+    progress: bool
+
+
+def parse_args(argv: list[str] | None) -> _Args:
+    defaults = Config()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=defaults.rounds)
+    parser.add_argument("--duration", type=float, default=defaults.duration,
+                        help="seconds of load per server and mode")  # fmt: skip
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="unmeasured load first (default: duration/5, max 1)")  # fmt: skip
+    parser.add_argument("--connections", type=int, default=defaults.connections)
+    parser.add_argument("--idle-connections", type=int, default=defaults.idle_connections)
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "builtin"), default="auto")
+    parser.add_argument("--path", default="/", help="the URL path to load (the app serves /)")
+    parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    parser.add_argument("--no-trace-check", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--markdown", action="store_true", help="also print the README table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    warmup = args.warmup if args.warmup is not None else min(1.0, args.duration / 5)
+    parsed = _Args()
+    parsed.config = Config(
+        rounds=args.rounds, duration=args.duration, warmup=warmup,
+        connections=args.connections, idle_connections=args.idle_connections,
+        loadgen=args.loadgen, path=args.path, pin=not args.no_pin,
+        trace_check=not args.no_trace_check,
+    )  # fmt: skip
+    parsed.json, parsed.markdown, parsed.progress = args.json, args.markdown, not args.quiet
+    return parsed
+
+
+def run(config: Config, progress: bool = True) -> dict[str, Any]:
+    """Every round, then the medians and targets: the whole report as a dict."""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = os.getloadavg()
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="bench-notrace-") as stripped_dir:
+        stripped = _stripped_package(config, Path(stripped_dir))
+        for number in range(1, config.rounds + 1):
+            result: dict[str, Any] = {}
+            for impl in report.IMPLS:
+                _say(progress, f"round {number}/{config.rounds}: {impl}")
+                result[impl] = measure_server(impl, config)
+            result["ratios"] = report.ratios(result["minitornado"], result["tornado"])
+            if stripped is not None:
+                _say(progress, f"round {number}/{config.rounds}: minitornado without trace hooks")
+                result["trace"] = measure_trace_cost(result["minitornado"], stripped, config)
+            rounds.append(result)
+    median = report.summarise(rounds)
+    if stripped is not None:
+        _say(progress, "counting the trace guards one request runs through")
+        median["trace"] = trace_off_cost(median, trace_cost.estimate())
+    return {
+        "machine": machine(config, load_before, started),
+        "config": vars(config) | {"loadgen": config.resolved_loadgen(), "pinned": config.pinning()},
+        "rounds": rounds,
+        "median": median,
+        "targets": report.targets(median),
+    }
+
+
+def measure_server(impl: str, config: Config, pythonpath: str | None = None) -> dict[str, float]:
+    """One server process: memory with idle connections, then keep-alive, then new connections."""
+    server = ServerProcess(impl, config, pythonpath)
+    try:
+        memory = idle_memory(server, config.idle_connections, config.path)
+        if config.warmup > 0:
+            run_load(server, "keepalive", config.warmup, config)
+        keepalive = run_load(server, "keepalive", config.duration, config)
+        newconn = run_load(server, "newconn", config.duration, config)
+    finally:
+        server.stop()
+    return {
+        "ka_rps": keepalive["requests_per_second"],
+        "ka_p50_ms": keepalive["p50_ms"],
+        "ka_p99_ms": keepalive["p99_ms"],
+        "ka_cpu_us": keepalive["cpu_us_per_request"],
+        "ka_requests": keepalive["requests"],
+        "ka_errors": keepalive["errors"],
+        "nc_rps": newconn["requests_per_second"],
+        "nc_p50_ms": newconn["p50_ms"],
+        "nc_p99_ms": newconn["p99_ms"],
+        "nc_cpu_us": newconn["cpu_us_per_request"],
+        "nc_requests": newconn["requests"],
+        "nc_errors": newconn["errors"],
+        "idle_kib_per_conn": memory["idle_kib_per_connection"],
+        "rss_mib_idle": memory["rss_mib_idle"],
+    }
+
+
+def measure_trace_cost(
+    shipped: dict[str, float], stripped: Path, config: Config
+) -> dict[str, float]:
+    """Keep-alive CPU per request without the trace hooks, against minitornado as shipped."""
+    server = ServerProcess("minitornado", config, pythonpath=str(stripped))
+    try:
+        if config.warmup > 0:
+            run_load(server, "keepalive", config.warmup, config)
+        keepalive = run_load(server, "keepalive", config.duration, config)
+    finally:
+        server.stop()
+    without = keepalive["cpu_us_per_request"]
+    return {
+        "no_hooks_ka_cpu_us": without,
+        "trace_off_timed_pct": 100 * (shipped["ka_cpu_us"] / without - 1),
+    }
+
+
+def trace_off_cost(median: dict[str, Any], counted: dict[str, float]) -> dict[str, float]:
+    """The trace hooks' cost with tracing off, as a share of a request's server CPU time:
+    guards per request x nanoseconds per guard (``trace_cost.py``), over the median CPU
+    time per request of minitornado in each mode."""
+    mini = median["minitornado"]
+    per_mode = {
+        "keepalive": counted["guards_per_keepalive_request"] / (mini["ka_cpu_us"] * 1000),
+        "newconn": counted["guards_per_newconn_request"] / (mini["nc_cpu_us"] * 1000),
+    }
+    return counted | {
+        "keepalive_pct": 100 * per_mode["keepalive"] * counted["ns_per_guard"],
+        "newconn_pct": 100 * per_mode["newconn"] * counted["ns_per_guard"],
+    }
+
+
+def _stripped_package(config: Config, directory: Path) -> Path | None:
+    if not config.trace_check or not strip_trace.has_trace_hooks():
+        return None
+    strip_trace.make_copy(directory)
+    return directory
+
+
+def machine(config: Config, load_before: tuple[float, float, float],
+            started: datetime.datetime) -> dict[str, Any]:  # fmt: skip
+    """What the numbers were measured on, for the README."""
+    cpu_model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "python": platform.python_version(),
+        "tornado": metadata.version("tornado"),
+        "h11": metadata.version("h11"),
+        "loadgen": config.resolved_loadgen(),
+        "pinned": config.pinning(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+    }
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,323 @@
+"""The study path, step by step: our code, and where Tornado does the same.
+
+    python -m minitornado.tour                 every step, in the terminal
+    python -m minitornado.tour --step 9        one step (1 to 17, S1 to S6)
+    python -m minitornado.tour --html tour.html    one page, ours and Tornado's side by side
+
+Ours alone: Tornado has no tour. ``STUDY_PATH`` below is the one place the study path is
+written down. The package docstring and the README print it (tests/test_tour.py checks that
+they say the same), and tests/test_tour.py records the calls of a real ``app.listen(0)``,
+requests and a graceful shutdown to check that they happen in this order, so neither can
+drift from the code. ``minitornado.trace`` logs the same steps as they happen.
+
+Each step names our definition and Tornado's as ``path::qualname`` references, the form of
+the ``# Tornado:`` markers. Our source is read live with ``inspect`` (it is the code that
+runs); Tornado's is parsed from the installed Tornado, when there is one.
+
+>>> STUDY_PATH[0].ours
+'minitornado/web.py::Application.listen'
+>>> [step.number for step in STUDY_PATH if step.phase == "start-up"]
+['1', '2', '3', '4', '5', '6', '7', '8', '9']
+>>> [step.number for step in STUDY_PATH if step.phase == "shutdown"]
+['S1', 'S2', 'S3', 'S4', 'S5', 'S6']
+
+Study path: all of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from minitornado._tour_html import Column, render_html
+from minitornado._tour_source import Source, our_source, tornado_source, tornado_version
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the study path: what happens, in which of our definitions and Tornado's.
+
+    ``ours`` and ``tornado`` are the step's own definitions, the ones the listings name.
+    ``before`` and ``then`` are (ours, Tornado's) pairs the step also goes through, in call
+    order, before and after its own; the tour shows them all. A ``tornado`` reference into
+    ``asyncio/`` means Tornado runs that same standard-library code; ``caller`` then names
+    Tornado's definition that calls it. An empty ``tornado`` means Tornado has no
+    counterpart: the step is ours alone.
+    """
+
+    number: str  # "1" to "17"; "S1" to "S6" for the shutdown
+    phase: str  # a key of PHASES
+    title: str
+    ours: str
+    tornado: str
+    what: str
+    before: tuple[tuple[str, str], ...] = ()
+    then: tuple[tuple[str, str], ...] = ()
+    caller: str = ""
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (ours, Tornado's) pair of the step, in call order."""
+        return [*self.before, (self.ours, self.tornado), *self.then]
+
+
+_H1 = "minitornado/http1connection.py::"
+_T_H1 = "tornado/http1connection.py::"
+
+STUDY_PATH: tuple[Step, ...] = (
+    # ---- start-up: what app.listen(8888) and running the loop do
+    Step("1", "start-up", "Application.listen",
+         "minitornado/web.py::Application.listen", "tornado/web.py::Application.listen",
+         "Builds an HTTPServer around the application and calls its listen(). Nothing is "
+         "served yet: that waits for the loop to run."),
+    Step("2", "start-up", "HTTPServer(app)",
+         "minitornado/httpserver.py::HTTPServer.__init__",
+         "tornado/httpserver.py::HTTPServer.initialize",
+         "Keeps the application as the request callback and the HTTP/1 connection "
+         "parameters. Tornado's HTTPServer is Configurable, so its constructor is "
+         "initialize()."),
+    Step("3", "start-up", "TCPServer.listen",
+         "minitornado/tcpserver.py::TCPServer.listen", "tornado/tcpserver.py::TCPServer.listen",
+         "bind_sockets, then add_sockets: the whole of listen()."),
+    Step("4", "start-up", "bind_sockets",
+         "minitornado/netutil.py::bind_sockets", "tornado/netutil.py::bind_sockets",
+         "One non-blocking listening socket per address of the host, all on one port."),
+    Step("5", "start-up", "TCPServer.add_sockets",
+         "minitornado/tcpserver.py::TCPServer.add_sockets",
+         "tornado/tcpserver.py::TCPServer.add_sockets",
+         "For each socket: remember it, and put an accept handler on the current IOLoop."),
+    Step("6", "start-up", "add_accept_handler",
+         "minitornado/netutil.py::add_accept_handler", "tornado/netutil.py::add_accept_handler",
+         "Registers accept_handler for READ: on each wake-up it accepts up to 128 "
+         "connections. From here on the server is live; TCPServer.start() is never needed."),
+    Step("7", "start-up", "IOLoop.add_handler",
+         "minitornado/ioloop.py::IOLoop.add_handler",
+         "tornado/platform/asyncio.py::BaseAsyncIOLoop.add_handler",
+         "Tornado's (fd, events) convention over asyncio: READ becomes add_reader, with "
+         "_handle_events as asyncio's callback."),
+    Step("8", "start-up", "asyncio loop.add_reader",
+         "asyncio/selector_events.py::BaseSelectorEventLoop.add_reader",
+         "asyncio/selector_events.py::BaseSelectorEventLoop.add_reader",
+         "asyncio's code, not ours: the selector loop registers the fd with epoll (kqueue, "
+         "select). Tornado calls this same method from BaseAsyncIOLoop.add_handler.",
+         then=(("asyncio/selector_events.py::BaseSelectorEventLoop._add_reader",
+                "asyncio/selector_events.py::BaseSelectorEventLoop._add_reader"),),
+         caller="tornado/platform/asyncio.py::BaseAsyncIOLoop.add_handler"),
+    Step("9", "start-up", "IOLoop.start",
+         "minitornado/ioloop.py::IOLoop.start",
+         "tornado/platform/asyncio.py::BaseAsyncIOLoop.start",
+         "run_forever() and nothing else, so whatever runs the asyncio loop (asyncio.run, "
+         "run_forever) serves the app just as well."),
+    # ---- one request
+    Step("10", "request", "TCPServer._handle_connection",
+         "minitornado/tcpserver.py::TCPServer._handle_connection",
+         "tornado/tcpserver.py::TCPServer._handle_connection",
+         "The listening socket was readable: accept_handler accepted a connection and calls "
+         "this, which wraps it in an IOStream and calls handle_stream."),
+    Step("11", "request", "IOStream",
+         "minitornado/iostream.py::IOStream.__init__", "tornado/iostream.py::IOStream.__init__",
+         "A buffered, non-blocking stream on the socket. It joins the IOLoop lazily, on the "
+         "first read that has to wait."),
+    Step("12", "request", "HTTPServer.handle_stream",
+         "minitornado/httpserver.py::HTTPServer.handle_stream",
+         "tornado/httpserver.py::HTTPServer.handle_stream",
+         "An HTTP1ServerConnection for the stream, told where the client is, starts serving."),
+    Step("13", "request", "HTTP1ServerConnection.start_serving",
+         _H1 + "HTTP1ServerConnection.start_serving", _T_H1 + "HTTP1ServerConnection.start_serving",
+         "The connection's request loop becomes a task of its own: one HTTP1Connection per "
+         "request, for as long as keep-alive lasts.",
+         then=((_H1 + "HTTP1ServerConnection._server_request_loop",
+                _T_H1 + "HTTP1ServerConnection._server_request_loop"),)),
+    Step("14", "request", "HTTP1Connection.read_response",
+         _H1 + "HTTP1Connection.read_response", _T_H1 + "HTTP1Connection.read_response",
+         "Reads one request: bytes from the stream go into h11, and its events (Request, "
+         "Data, EndOfMessage) become the delegate's headers_received, data_received, finish.",
+         then=((_H1 + "HTTP1Connection._read_message_inner",
+                _T_H1 + "HTTP1Connection._read_message_inner"),)),
+    Step("15", "request", "Application.find_handler",
+         "minitornado/web.py::Application.find_handler", "tornado/web.py::Application.find_handler",
+         "With the headers in, the routing delegate builds the HTTPServerRequest and asks "
+         "the application for a handler: the first rule whose pattern matches, else a 404.",
+         before=(("minitornado/routing.py::_RoutingDelegate.headers_received",
+                  "tornado/routing.py::_RoutingDelegate.headers_received"),),
+         then=(("minitornado/routing.py::RuleRouter.find_handler",
+                "tornado/routing.py::RuleRouter.find_handler"),
+               ("minitornado/routing.py::PathMatches.match",
+                "tornado/routing.py::PathMatches.match"))),
+    Step("16", "request", "RequestHandler._execute",
+         "minitornado/web.py::RequestHandler._execute", "tornado/web.py::RequestHandler._execute",
+         "Once the body is in, the handler runs as a task of its own: checks, prepare(), "
+         "get()/post()/..., then finish(). An exception becomes an error page.",
+         before=(("minitornado/web.py::_HandlerDelegate.execute",
+                  "tornado/web.py::_HandlerDelegate.execute"),)),
+    Step("17", "request", "RequestHandler.finish",
+         "minitornado/web.py::RequestHandler.finish", "tornado/web.py::RequestHandler.finish",
+         "Etag and Content-Length, then flush() hands the status line, headers and body to "
+         "the connection, and HTTP1Connection.finish() lets the request loop go on.",
+         then=(("minitornado/web.py::RequestHandler.flush", "tornado/web.py::RequestHandler.flush"),
+               (_H1 + "HTTP1Connection.write_headers", _T_H1 + "HTTP1Connection.write_headers"),
+               (_H1 + "HTTP1Connection.finish", _T_H1 + "HTTP1Connection.finish"))),
+    # ---- the graceful shutdown (ours alone; the steps minitornado.trace logs as S1-S6)
+    Step("S1", "shutdown", "a signal",
+         "demo_app.py::on_first_signal", "",
+         "The app's own code (demo_app.py): the first SIGINT or SIGTERM starts the shutdown, "
+         "through loop.add_signal_handler, as Tornado's documentation recommends since 6.4; "
+         "a second one kills the process."),
+    Step("S2", "shutdown", "TCPServer.stop",
+         "minitornado/tcpserver.py::TCPServer.stop", "tornado/tcpserver.py::TCPServer.stop",
+         "HTTPServer.shutdown() runs S2 to S5. First the listening sockets leave the loop and "
+         "close: new clients are refused.",
+         before=(("minitornado/httpserver.py::HTTPServer.shutdown", ""),)),
+    Step("S3", "shutdown", "idle connections close now",
+         _H1 + "HTTP1ServerConnection.close_when_idle", "",
+         "A connection waiting for a request of which no byte has arrived closes at once; "
+         "any other one is told to serve its request and then close."),
+    Step("S4", "shutdown", "requests in progress finish",
+         _H1 + "HTTP1Connection._serve_as_last", "",
+         "The request in progress is the connection's last: its response says Connection: "
+         "close if its headers have not gone out, and shutdown() waits for it."),
+    Step("S5", "shutdown", "the rest is cut at the deadline",
+         "minitornado/httpserver.py::HTTPServer.close_all_connections",
+         "tornado/httpserver.py::HTTPServer.close_all_connections",
+         "Whatever is still open when the grace period ends is closed, as Tornado's "
+         "close_all_connections() closes everything at once."),
+    Step("S6", "shutdown", "the loop stops",
+         "minitornado/ioloop.py::IOLoop.stop", "tornado/platform/asyncio.py::BaseAsyncIOLoop.stop",
+         "asyncio's loop.stop(): a flag that run_forever() reads once the current turn of the "
+         "loop has run (under asyncio.run, main() simply returns)."),
+)  # fmt: skip
+
+PHASES = {
+    "start-up": "start-up (what app.listen(8888) and running the loop do)",
+    "request": "one request",
+    "shutdown": "the graceful shutdown, ours alone (Tornado's close_all_connections() cuts "
+    "the requests in progress)",
+}
+
+
+# ---- The listings the package docstring and the README carry -------------------------------
+
+
+def docstring_listing(phase: str) -> str:
+    """The numbered steps of ``phase`` as the package docstring prints them."""
+    lines = []
+    for step in STUDY_PATH:
+        if step.phase == phase:
+            lines.append(f"{step.number + '.':>7} {step.ours}")
+            lines.append(f"        {_tornado_side(step)}")
+    return "\n".join(lines)
+
+
+def readme_table() -> str:
+    """The study path as the README's Markdown table."""
+    rows = ["| # | ours | Tornado 6.6 |", "|--:|------|-------------|"]
+    for step in STUDY_PATH:
+        tornado = (
+            f"`{step.tornado}`"
+            if step.tornado.startswith("tornado/")
+            else (_tornado_side(step).strip("()"))
+        )
+        rows.append(f"| {step.number} | `{step.ours}` | {tornado} |")
+    return "\n".join(rows)
+
+
+def _tornado_side(step: Step) -> str:
+    if step.tornado.startswith("asyncio/"):
+        return "(Tornado runs the same asyncio code)"
+    return step.tornado or f"(ours alone: {step.title})"
+
+
+# ---- Each definition beside Tornado's ---------------------------------------------------------
+
+
+def columns(step: Step) -> list[tuple[Column, Column]]:
+    """For each of the step's definitions: ours (source, location) and Tornado's."""
+    rows = []
+    for ours, tornado in step.pairs():
+        try:
+            source = our_source(ours)
+        except ImportError:  # demo_app.py is importable from the repository's root only
+            left = Column(
+                f"ours: {ours}", None, f"Run the tour from the repository to read {ours}."
+            )
+            rows.append((left, tornado_column(tornado)))
+            continue
+        name = ours.partition("::")[2]
+        left = Column(f"ours: {source.location} {name} ({source.length} lines)", source)
+        # asyncio's code is the same for both: Tornado's side shows its call, once.
+        caller = step.caller if ours == step.ours else ""
+        rows.append((left, tornado_column(tornado, caller)))
+    return rows
+
+
+def tornado_column(ref: str, caller: str = "") -> Column:
+    """Where Tornado does the same: file::qualname, its length in lines, its source."""
+    if not ref:
+        return Column("Tornado: none", None, "Tornado has no counterpart: this is ours alone.")
+    if ref.startswith("asyncio/"):
+        note = f"Tornado runs this same asyncio code ({ref})"
+        if not caller:
+            return Column("Tornado: the same", None, note + ".")
+        return Column(f"Tornado: {caller}", tornado_source(caller), f"{note}; {caller} calls it.")
+    source = tornado_source(ref)
+    if source is None:
+        return Column(f"Tornado: {ref}", None, _NOT_INSTALLED)
+    version = tornado_version()
+    return Column(
+        f"Tornado {version}: {ref}, line {source.first_line}, {source.length} lines", source
+    )
+
+
+_NOT_INSTALLED = "Tornado is not installed here: pip install tornado==6.6.1 to read its side."
+
+
+# ---- The terminal tour ------------------------------------------------------------------------
+
+
+def render_step(step: Step) -> str:
+    """One step for the terminal: what happens, our source, where Tornado does the same."""
+    title = f"Step {step.number} ({step.phase}): {step.title}"
+    parts = [f"{'=' * 100}\n{title}\n{'=' * 100}", step.what]
+    for ours, tornado in columns(step):
+        where = tornado.heading + (f"\n{tornado.note}" if tornado.note else "")
+        code = numbered(ours.source) if ours.source else ours.note
+        parts.append(f"{ours.heading}\n{where}\n\n{code}")
+    return "\n\n".join(parts) + "\n"
+
+
+def numbered(source: Source) -> str:
+    """The source with its file line numbers in a margin."""
+    return "\n".join(
+        f"{source.first_line + i:>5} | {line}".rstrip()
+        for i, line in enumerate(source.text.splitlines())
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m minitornado.tour",
+        description="Walk the study path: our code for each step, and where Tornado does the same.",
+    )
+    parser.add_argument("--step", metavar="N", help="show step N only (1 to 17, S1 to S6)")
+    parser.add_argument("--html", metavar="FILE", help="write the tour as one HTML page")
+    args = parser.parse_args(argv)
+    steps = list(STUDY_PATH)
+    if args.step is not None:
+        steps = [step for step in STUDY_PATH if step.number == args.step.upper()]
+        if not steps:
+            numbers = ", ".join(step.number for step in STUDY_PATH)
+            parser.error(f"there is no step {args.step}: the steps are {numbers}")
+    if args.html:
+        page = render_html([(step, columns(step)) for step in steps], tornado_version(), PHASES)
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(page)
+        print(f"Wrote {len(steps)} steps to {args.html}")
+        return 0
+    for step in steps:
+        sys.stdout.write(render_step(step) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

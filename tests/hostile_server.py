@@ -1,0 +1,174 @@
+"""A small HTTP server in a process of its own, for the fault tests that need one.
+
+    python tests/hostile_server.py --impl minitornado|tornado [--idle-timeout S] [--nofile N]
+
+The first line on stdout is ``PORT <n>`` (a free port on 127.0.0.1). Log records go to
+stderr, one per line: ``LEVEL logger message``. It serves until killed.
+
+Routes: ``/`` answers ``ok``; ``/slow?seconds=S`` answers after an ``await asyncio.sleep``;
+``/stats`` answers JSON about the process: ``fds`` (open descriptors, from /proc/self/fd),
+``rss_kib``, ``cpu_seconds`` and ``live`` (how many HTTP1ServerConnection, HTTP1Connection,
+IOStream and RequestHandler objects exist, counted with the garbage collector after a
+collection), ``connections`` (the server's own set of open connections) and ``tasks`` (the
+asyncio tasks of its loop).
+
+A separate process gives the tests what they measure without their own clients mixed in
+(descriptors, memory, CPU time), and lets ``--nofile`` lower ``RLIMIT_NOFILE`` for it alone.
+The tests start it with ``ServerProcess`` (below), which also reads its figures from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+LIVE_TYPES = ("HTTP1ServerConnection", "HTTP1Connection", "IOStream", "RequestHandler")
+
+
+def live_objects(web: Any) -> dict[str, int]:
+    """How many objects of each of LIVE_TYPES exist now (after a full collection)."""
+    gc.collect()
+    counts = dict.fromkeys(LIVE_TYPES, 0)
+    for obj in gc.get_objects():
+        cls = type(obj)
+        if isinstance(obj, web.RequestHandler):
+            counts["RequestHandler"] += 1
+        elif cls.__name__ in counts:
+            counts[cls.__name__] += 1
+    return counts
+
+
+def process_stats() -> dict[str, Any]:
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    times = os.times()
+    return {
+        "fds": len(os.listdir("/proc/self/fd")) - 1,  # less the one listdir itself opened
+        "rss_kib": rss,
+        "cpu_seconds": times.user + times.system,
+    }
+
+
+def make_app(web: Any, server: list[Any]) -> Any:
+    class Hello(web.RequestHandler):  # type: ignore[misc]
+        def get(self) -> None:
+            self.write("ok")
+
+    class Slow(web.RequestHandler):  # type: ignore[misc]
+        async def get(self) -> None:
+            await asyncio.sleep(float(self.get_argument("seconds", "0.5")))
+            self.write("done")
+
+    class Stats(web.RequestHandler):  # type: ignore[misc]
+        def get(self) -> None:
+            stats = process_stats()
+            stats["live"] = live_objects(web)
+            stats["connections"] = len(server[0]._connections)
+            stats["tasks"] = len(asyncio.all_tasks())
+            self.write(json.dumps(stats))
+
+    return web.Application([("/", Hello), ("/slow", Slow), ("/stats", Stats)])
+
+
+async def main(args: argparse.Namespace) -> None:
+    web = importlib.import_module(f"{args.impl}.web")
+    httpserver = importlib.import_module(f"{args.impl}.httpserver")
+    netutil = importlib.import_module(f"{args.impl}.netutil")
+    holder: list[Any] = []
+    server = httpserver.HTTPServer(make_app(web, holder), idle_connection_timeout=args.idle_timeout)
+    holder.append(server)
+    sockets = netutil.bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    if args.nofile:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, hard))
+    print(f"PORT {sockets[0].getsockname()[1]}", flush=True)
+    await asyncio.Event().wait()
+
+
+class ServerProcess:
+    """This script, started for a test; its log goes to the file ``log_path``."""
+
+    def __init__(self, impl: str, log_path: Path, *options: str, timeout: float = 10.0) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--impl", impl, *options],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        assert self.process.stdout is not None
+        # The first line comes at once unless the process failed: then it is b"" (EOF).
+        line = self.process.stdout.readline()
+        assert line.startswith(b"PORT "), f"no port from the server: {self.log()}"
+        self.port = int(line.split()[1])
+        self.pid = self.process.pid
+        self.timeout = timeout
+
+    def stats(self) -> dict[str, Any]:
+        """GET /stats (on a connection of its own, closed right after)."""
+        url = f"http://127.0.0.1:{self.port}/stats"
+        request = urllib.request.Request(url, headers={"Connection": "close"})
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            result: dict[str, Any] = json.loads(response.read())
+        return result
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far, read from /proc without asking the server."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def log(self) -> str:
+        """What the server has logged so far (its stderr goes straight to the file)."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(self.timeout)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        self._log.close()
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate()`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--impl", choices=("minitornado", "tornado"), default="minitornado")
+    parser.add_argument("--idle-timeout", type=float, default=None)
+    parser.add_argument("--nofile", type=int, default=0)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,248 @@
+"""demo_app.py, run as a subprocess: every route, each --start mode, both --impl, the trace,
+and the signals (a graceful SIGTERM or Ctrl-C, a second signal, the grace deadline).
+
+Each test starts ``python demo_app.py --port 0 ...`` and reads the port from the first line
+it prints. Every wait is bounded: the first line, every socket, the exit.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 20.0  # a busy machine takes its time to start Python and import Tornado
+TIMEOUT = 5.0
+FIRST_LINE = re.compile(r"^Listening on http://127\.0\.0\.1:(\d+)/ \(impl=(\w+), start=(\w+)\)$")
+IMPLS = ["minitornado", "tornado"]
+STARTS = ["run", "ioloop", "asyncio"]
+
+
+@dataclass
+class Demo:
+    process: subprocess.Popen[str]
+    port: int
+    first_line: str
+
+    def get(self, path: str, body: bytes | None = None) -> tuple[int, str, bytes]:
+        """One request on a new connection: (status, Content-Type, body)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        try:
+            headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+            conn.request("POST" if body else "GET", path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.getheader("Content-Type", ""), response.read()
+        finally:
+            conn.close()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> tuple[str, str]:
+        """Send ``sig`` and wait for the exit: (rest of stdout, stderr)."""
+        self.process.send_signal(sig)
+        return self.process.communicate(timeout=TIMEOUT)
+
+
+@pytest.fixture
+def demo() -> Iterator[object]:
+    """``demo(*flags, env=None) -> Demo``; every process is killed at the end if still up."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*flags: str, env: dict[str, str] | None = None) -> Demo:
+        # DeprecationWarnings are errors here, as in the suite: --start ioloop must be silent.
+        command = [sys.executable, "-W", "error::DeprecationWarning", "demo_app.py"]
+        process = subprocess.Popen(
+            [*command, "--port", "0", *flags], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        processes.append(process)
+        line = read_line(process, START_TIMEOUT)
+        match = FIRST_LINE.match(line)
+        assert match, f"first line: {line!r}; stderr: {stderr_now(process)}"
+        return Demo(process, int(match.group(1)), line)
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=TIMEOUT)
+
+
+def read_line(process: subprocess.Popen[str], timeout: float) -> str:
+    assert process.stdout is not None
+    readable, _, _ = select.select([process.stdout], [], [], timeout)
+    assert readable, "demo_app.py printed nothing"
+    return process.stdout.readline().rstrip("\n")
+
+
+def stderr_now(process: subprocess.Popen[str]) -> str:
+    if process.poll() is None:
+        process.kill()
+    return process.communicate(timeout=TIMEOUT)[1]
+
+
+def start_slow_stream(port: int, delay: float = 0.1) -> tuple[socket.socket, bytes]:
+    """A request to /stream whose first piece has arrived: the handler is mid-response,
+    and needs ``4 * delay`` seconds more."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    sock.sendall(b"GET /stream?delay=%g HTTP/1.1\r\nHost: x\r\n\r\n" % delay)
+    received = b""
+    while b"piece 1 of 5" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed early: {received!r}"
+        received += chunk
+    return sock, received
+
+
+def read_to_close(sock: socket.socket, data: bytes = b"") -> bytes:
+    while chunk := sock.recv(65536):
+        data += chunk
+    sock.close()
+    return data
+
+
+# ---- Every route, every way of starting, on both implementations -----------------------------
+
+
+@pytest.mark.parametrize("start", STARTS)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_demo_serves_every_route_then_drains_on_sigterm(demo, impl: str, start: str) -> None:
+    # The first line says where it listens; each route answers; a SIGTERM that arrives while
+    # /stream is mid-response lets that response finish, and the process exits 0.
+    app = demo("--impl", impl, "--start", start)
+    assert app.first_line.endswith(f"(impl={impl}, start={start})")
+    status, kind, index = app.get("/")
+    assert (status, kind) == (200, "text/plain; charset=UTF-8")
+    lines = index.decode().splitlines()  # one route a line: its path, what it shows
+    paths = [line.split()[0].partition("?")[0] for line in lines]
+    assert paths == ["/", "/hello", "/hi", "/json", "/args/WORD/NUMBER", "/form", "/stream",
+                     "/async", "/blocking", "/error"]  # fmt: skip
+    assert all(len(line.split()) > 2 for line in lines)
+    assert app.get("/hello?name=you")[2] == b"Hello, you!\n"
+    assert app.get("/hi")[2] == b"Hello, world!\n"
+    status, kind, body = app.get("/json")
+    assert (status, kind) == (200, "application/json; charset=UTF-8")
+    assert b'"path": "/json"' in body
+    assert app.get("/args/a%2Fb/7")[2] == b"word='a/b' number='7'\n"
+    assert b'<form method="post">' in app.get("/form")[2]
+    form = app.get("/form?q=x", body=b"q=caf%C3%A9&q=2")[2]
+    assert form == "body  q = ['café', '2']\nquery q = ['x']\n".encode()
+    assert app.get("/stream?delay=0")[2] == b"".join(b"piece %d of 5\n" % i for i in range(1, 6))
+    assert app.get("/async?seconds=0")[2].startswith(b"Awaited asyncio.sleep(0.0)")
+    assert app.get("/blocking?seconds=0")[2].startswith(b"Blocked the loop for 0.0 s")
+    assert app.get("/error")[0] == 500
+    assert app.get("/nowhere")[0] == 404
+
+    in_flight, received = start_slow_stream(app.port)
+    out, err = app.stop(signal.SIGTERM)
+    assert read_to_close(in_flight, received).endswith(b"piece 5 of 5\n\r\n0\r\n\r\n")
+    assert app.process.returncode == 0, err
+    assert out.splitlines() == [
+        "SIGTERM: shutting down (a second signal exits at once)",
+        "Stopped.",
+    ]
+
+
+# ---- The trace -------------------------------------------------------------------------------
+
+RUNNERS = {
+    "run": "asyncio.run() -> run_until_complete() -> run_forever()",
+    "ioloop": "IOLoop.start() -> run_forever()",
+    "asyncio": "loop.run_forever(), called from demo_app.py::start_asyncio",
+}
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_trace_prints_the_numbered_steps_in_order(demo, start: str) -> None:
+    # --trace: start-up steps 1-9 (step 9 naming what runs the loop), then one request's
+    # steps 10-17, then the shutdown S1-S6, each first seen in that order, on stderr.
+    app = demo("--trace", "--start", start)
+    assert app.get("/hello")[0] == 200
+    _, err = app.stop()
+    assert app.process.returncode == 0, err
+    numbers = list(dict.fromkeys(re.findall(r"^\[minitornado\] step (\S+)", err, re.M)))
+    assert numbers == [*map(str, range(1, 18)), "S1", "S2", "S3", "S4", "S5", "S6"], err
+    assert re.search(rf"step 4 .* bound 127\.0\.0\.1:{app.port} fd=\d+ backlog=128", err)
+    step_9 = next(line for line in err.splitlines() if " step 9 " in line)
+    assert f"started by {RUNNERS[start]}" in step_9
+    assert "Hello.get() (plain def)" in err
+    assert re.search(r"step 17 .* finished: 200, \d+ bytes written", err)
+
+
+def test_trace_with_tornado_says_the_trace_is_minitornados_own(demo) -> None:
+    # Tornado has no hooks: one line says so, and the app serves on.
+    app = demo("--impl", "tornado", "--trace")
+    assert app.get("/hello")[0] == 200
+    _, err = app.stop()
+    assert "--trace: the trace is minitornado's own (Tornado has no such hooks)" in err
+    assert "step" not in err
+    assert app.process.returncode == 0
+
+
+# ---- Signals and the grace period -------------------------------------------------------------
+
+
+def test_ctrl_c_exits_0_without_a_traceback(demo) -> None:
+    # SIGINT (Ctrl-C) is the same graceful shutdown as SIGTERM, not a KeyboardInterrupt.
+    app = demo()
+    assert app.get("/")[0] == 200
+    out, err = app.stop(signal.SIGINT)
+    assert app.process.returncode == 0
+    assert "Traceback" not in err
+    assert out.splitlines()[-1] == "Stopped."
+
+
+def test_second_signal_exits_at_once(demo) -> None:
+    # A first SIGTERM starts a shutdown that would wait 30 s for a slow /stream; a second
+    # one kills the process at once, by the signal's default action.
+    app = demo("--grace", "30")
+    sock, _ = start_slow_stream(app.port, delay=10)
+    app.process.send_signal(signal.SIGTERM)
+    assert read_line(app.process, TIMEOUT).startswith("SIGTERM: shutting down")
+    began = time.monotonic()
+    app.process.send_signal(signal.SIGTERM)
+    app.process.communicate(timeout=TIMEOUT)
+    assert app.process.returncode == -signal.SIGTERM
+    assert time.monotonic() - began < 2
+    sock.close()
+
+
+def test_grace_deadline_cuts_a_request_that_does_not_finish(demo) -> None:
+    # --grace 0.3 with a response that needs 40 s more: the process exits 0 soon after the
+    # deadline, and that client sees the connection close before the response's end.
+    app = demo("--grace", "0.3")
+    sock, received = start_slow_stream(app.port, delay=10)
+    began = time.monotonic()
+    app.stop()
+    assert app.process.returncode == 0
+    assert time.monotonic() - began < 3
+    assert b"piece 2" not in read_to_close(sock, received)
+
+
+def test_missing_tornado_is_one_line_naming_the_install_command(tmp_path: Path) -> None:
+    # Without Tornado installed (a stand-in package that fails to import shadows it),
+    # --impl tornado prints one line with the install command and exits 1.
+    (tmp_path / "tornado").mkdir()
+    (tmp_path / "tornado" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'tornado'\", name='tornado')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "demo_app.py", "--impl", "tornado", "--port", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=START_TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "tornado is not installed" in line
+    assert "pip install tornado" in line
