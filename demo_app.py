@@ -37,7 +37,7 @@ IMPLS = ("minitornado", "tornado")
 STARTS = ("run", "ioloop", "asyncio")
 INSTALL = {
     "minitornado": "pip install -e .",
-    "tornado": "pip install tornado   (in this repository: .venv/bin/pip install -e '.[test]')",
+    "tornado": "pip install tornado==6.6.1  (here: .venv/bin/pip install -e '.[test]')",
 }
 MAX_SECONDS = 30.0  # the most ?seconds= may ask of /async and /blocking
 SIGNALS = (signal.SIGINT, signal.SIGTERM)

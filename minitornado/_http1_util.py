@@ -60,7 +60,10 @@ class _ExceptionLoggingContext:
         value: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None:
-        if value is not None and not isinstance(value, httputil.HTTPInputError):
+        if value is not None and not isinstance(
+            value, (httputil.HTTPInputError, asyncio.CancelledError)
+        ):
+            # A cancellation is no error of the delegate's: it passes through to the loop.
             self.logger.error("Uncaught exception", exc_info=value)
             raise _QuietException
 

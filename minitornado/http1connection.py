@@ -29,7 +29,7 @@ checks h11 does not make live in ``_h11_checks``.
 
 Left out: the client side (``is_client=True``, used by Tornado's ``simple_httpclient``);
 ``detach`` (websockets take the stream over); ``decompress`` (Tornado's
-``_GzipMessageDelegate`` gunzips request bodies); ``parse_int``, ``parse_hex_int`` and
+``_GzipMessageDelegate`` gunzips request bodies); ``parse_hex_int`` and
 ``is_transfer_encoding_chunked`` (h11 parses lengths and chunk sizes).
 
 Compared with Tornado (each line has a test in tests/test_http1connection.py):

@@ -129,8 +129,11 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         progress are cut off, not drained: their clients see the connection close.
         """
         while self._connections:
-            conn = next(iter(self._connections))
-            await conn.close()  # its loop's on_close removes it from the set
+            # Each loop's on_close removes its connection from the set; going over a copy
+            # means a loop that somehow ended without it cannot keep this spinning.
+            for conn in list(self._connections):
+                await conn.close()
+                self._connections.discard(conn)
 
     # Ours alone: Tornado has no drain.          (shutdown, step S2: it runs steps S2 to S5)
     async def shutdown(self, timeout: float = 5.0) -> int:
@@ -169,6 +172,13 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         if trace.enabled:
             trace.step("S5", "%d connection(s) still busy after %ss: closed now%s", cut, timeout,
                        ", their requests cut" if cut else "")  # fmt: skip
+        for conn in list(self._connections):
+            # A loop may be parked in the application's own code (an awaited
+            # headers_received, a slow prepare), which closing the socket does not wake:
+            # cancel it, or close_all_connections() would wait for it for ever.
+            conn.stream.close()
+            if conn._serving_future is not None:
+                conn._serving_future.cancel()
         await self.close_all_connections()
         return cut
 

@@ -89,14 +89,15 @@ def bind_sockets(
             sock = _new_listener_socket(af, kind, proto, reuse_port)
             if sock is None:
                 continue
+            sockets.append(sock)  # from now on, an error below closes it with the others
             if sockaddr[1] == 0 and bound_port is not None:
                 # The kernel chose a port for the first family; ask for the same one here.
                 sockaddr = (sockaddr[0], bound_port, *sockaddr[2:])
             if not _bind_or_skip(sock, sockaddr, address):
+                sockets.pop()  # (_bind_or_skip closed it)
                 continue
             bound_port = sock.getsockname()[1]
             sock.listen(backlog)
-            sockets.append(sock)
             if trace.enabled:
                 trace.step(4, "bound %s fd=%d backlog=%d (non-blocking, listening)",
                            trace.address(sock.getsockname()), sock.fileno(), backlog)  # fmt: skip
@@ -145,6 +146,15 @@ def _new_listener_socket(
         if e.errno == errno.EAFNOSUPPORT:
             return None
         raise
+    try:
+        _set_listener_options(sock, af, reuse_port)
+    except BaseException:
+        sock.close()  # (SO_REUSEPORT may be missing): no half-made socket is left open
+        raise
+    return sock
+
+
+def _set_listener_options(sock: socket.socket, af: socket.AddressFamily, reuse_port: bool) -> None:
     if os.name != "nt":
         # Lets a restarted server bind while old connections sit in TIME_WAIT. Windows gives
         # this option a different, dangerous meaning (two live servers on one port).
@@ -156,7 +166,6 @@ def _new_listener_socket(
         # our separate IPv4 socket on 0.0.0.0. Other systems never do, so always say v6-only.
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     sock.setblocking(False)
-    return sock
 
 
 # --- bind_sockets, phase 3: bind, tolerating one known failure -----------------------------

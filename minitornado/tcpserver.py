@@ -224,6 +224,7 @@ class TCPServer:
         Compared with Tornado:
             Left out: the TLS wrapping and ``SSLIOStream``.
         """
+        stream: IOStream | None = None
         try:
             stream = IOStream(
                 connection,
@@ -241,3 +242,6 @@ class TCPServer:
                 IOLoop.current().add_future(asyncio.ensure_future(result), lambda f: f.result())
         except Exception:
             app_log.error("Error in connection callback", exc_info=True)
+            # Close it, or the socket would stay open until garbage collection. Through the
+            # stream if there is one, so that it also leaves the loop.
+            (stream or connection).close()

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import resource
+import select
 import subprocess
 import sys
 import time
@@ -111,7 +112,9 @@ class ServerProcess:
         )
         assert self.process.stdout is not None
         # The first line comes at once unless the process failed: then it is b"" (EOF).
-        line = self.process.stdout.readline()
+        # (bounded: select() first, so a server that hangs before printing fails the test)
+        readable, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if readable else b""
         assert line.startswith(b"PORT "), f"no port from the server: {self.log()}"
         self.port = int(line.split()[1])
         self.pid = self.process.pid

@@ -10,7 +10,10 @@ against minitornado and Tornado where the behaviour should match:
   the last one, and the idle wait and the headers still share one header timeout;
 - an error escaping the request loop is still logged at once;
 - a request answered in the handler's first step never registers its connection with the
-  loop (the close listener waits for that step).
+  loop (the close listener waits for that step), and a client pipelining requests to a
+  plain callable still cannot starve another;
+- Nagle's algorithm stays off for the whole connection (Tornado toggles it per response);
+- ``start_request`` is called only for requests that arrive.
 """
 
 from __future__ import annotations

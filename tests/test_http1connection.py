@@ -791,7 +791,8 @@ async def test_client_leaving_before_the_response_runs_the_close_callback(
     client = await clients(port)
     await client.send(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     if path == "/partial":
-        assert (await client.reader.readuntil(b"ab")).startswith(b"HTTP/1.1 200 OK")
+        head = await asyncio.wait_for(client.reader.readuntil(b"ab"), TIMEOUT)
+        assert head.startswith(b"HTTP/1.1 200 OK")
     client.close()
     await asyncio.wait_for(log.closed.wait(), TIMEOUT)
     assert log.events == [f"closed {path}"]

@@ -74,7 +74,7 @@ def test_current_in_a_thread_without_a_loop_creates_and_sets_one() -> None:
             warnings.simplefilter("error")
             io_loop = IOLoop.current()
             found.append(io_loop.asyncio_loop)
-            found.append(asyncio.get_event_loop_policy().get_event_loop())
+            found.append(asyncio.get_event_loop())  # not deprecated: a loop is set now
             io_loop.close()
 
     thread = threading.Thread(target=in_thread)

@@ -73,7 +73,22 @@ def make_app(impl: str, gate: Gate) -> Any:
         def post(self) -> None:
             self.write(f"got {self.received}")
 
-    routes = [("/", Quick), ("/wait", Wait), ("/stream", Stream), ("/upload", Upload)]
+    @web.stream_request_body
+    class SlowPrepare(web.RequestHandler):  # type: ignore[name-defined, misc]
+        async def prepare(self) -> None:  # awaited inside headers_received
+            gate.started.set()
+            await gate.release.wait()
+
+        def data_received(self, chunk: bytes) -> None:
+            pass
+
+        def post(self) -> None:
+            self.write("prepared")
+
+    routes = [
+        ("/", Quick), ("/wait", Wait), ("/stream", Stream), ("/upload", Upload),
+        ("/slow-prepare", SlowPrepare),
+    ]  # fmt: skip
     return web.Application(routes)
 
 
@@ -171,6 +186,23 @@ async def test_requests_still_running_at_the_deadline_are_cut(serve) -> None:
     assert 0.3 <= time.monotonic() - began < 3
     assert await client.read_until_close() == b""
     assert served.server._connections == set()
+
+
+async def test_a_request_stuck_before_its_body_is_cut_at_the_deadline(
+    serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A streaming handler whose async prepare() never ends holds its request loop inside
+    # headers_received, where closing the socket wakes nothing. shutdown() must still return
+    # at its deadline (the loop is cancelled), cut that connection, and log no ERROR.
+    served = await serve()
+    request = b"POST /slow-prepare HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+    client = await request_in_flight(served, request)
+    began = time.monotonic()
+    assert await shutting_down(served.server, timeout=0.3) == 1
+    assert time.monotonic() - began < 3
+    assert await client.read_until_close() == b""
+    assert served.server._connections == set()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -138,7 +139,8 @@ async def test_sigterm_under_load_loses_no_accepted_request(tmp_path):
         )
     try:
         assert demo.stdout is not None
-        first = demo.stdout.readline().decode()
+        readable, _, _ = select.select([demo.stdout], [], [], 10)  # bounded, unlike readline
+        first = demo.stdout.readline().decode() if readable else ""
         match = re.match(r"Listening on http://127\.0\.0\.1:(\d+)/ ", first)
         assert match, first
         port = int(match[1])

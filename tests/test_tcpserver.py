@@ -425,3 +425,26 @@ async def test_minitornado_client_talks_to_a_tornado_server() -> None:
     finally:
         server.stop()
 
+
+
+async def test_handle_stream_error_closes_the_client_socket(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # handle_stream raises without closing its stream. Ours closes the connection at once
+    # (the client reads EOF); Tornado leaves the socket open until garbage collection.
+    class Fails(minitornado.tcpserver.TCPServer):
+        def handle_stream(self, stream: Any, address: Any) -> Any:
+            raise ValueError("no stream handling today")
+
+    server = Fails()
+    server.listen(0, "127.0.0.1")
+    try:
+        client = socket.create_connection(("127.0.0.1", _port(server)), TIMEOUT)
+        client.setblocking(False)
+        loop = asyncio.get_running_loop()
+        data = await asyncio.wait_for(loop.sock_recv(client, 10), TIMEOUT)
+        assert data == b""  # EOF, not a hang
+        client.close()
+    finally:
+        server.stop()
+    assert any("Error in connection callback" in r.getMessage() for r in caplog.records)

@@ -360,7 +360,7 @@ async def test_error_after_flush_closes_the_connection(
     caplog.set_level(logging.INFO)
     reader, writer = await pair.mini.connect()
     writer.write(get("/after-flush"))
-    head = await reader.readuntil(b"\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2.0)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Transfer-Encoding: chunked" in head
     rest = await asyncio.wait_for(reader.read(), 2.0)  # until the server closes
     assert rest == b"1\r\na\r\n"  # no 0\r\n\r\n
