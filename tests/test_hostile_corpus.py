@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from test_http1connection import Client
 from test_web_harness import LIBS, TIMEOUT, Served, serve
 
 QUIET = 0.4  # seconds without a byte after which the server counts as done answering
@@ -154,24 +155,12 @@ async def send(port: int, data: bytes, first_byte: float = TIMEOUT) -> Answer:
     ``first_byte`` is how long to wait for an answer to begin (shorter where the case
     expects none).
     """
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
-    received, closed, wait = b"", False, first_byte
+    client = await Client.connect(port)
     try:
-        writer.write(data)
-        while True:
-            try:
-                chunk = await asyncio.wait_for(reader.read(65536), wait)
-            except asyncio.TimeoutError:
-                break
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                closed = True
-                break
-            received += chunk
-            wait = QUIET
+        client.writer.write(data)  # no drain: a server that stops reading must not stall us
+        received, closed = await client.read_until_quiet(first_byte, QUIET)
     finally:
-        writer.close()
+        client.close()
     return Answer(received, closed)
 
 

@@ -160,6 +160,22 @@ class Client:
             pass
         return data
 
+    async def read_until_quiet(self, first_byte: float, quiet: float) -> tuple[bytes, bool]:
+        """Everything the server sends until it closes (True) or says nothing for ``quiet``
+        seconds (False); the first byte may take up to ``first_byte`` seconds."""
+        received, wait = b"", first_byte
+        while True:
+            try:
+                chunk = await asyncio.wait_for(self.reader.read(65536), wait)
+            except asyncio.TimeoutError:
+                return received, False
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return received, True
+            received += chunk
+            wait = quiet
+
     async def is_open(self, wait: float = 0.3) -> bool:
         """True if the server neither sends nor closes within ``wait`` seconds."""
         try:

@@ -38,21 +38,9 @@ class Observed:
 async def observe(port: int, request: bytes) -> Observed:
     """Send ``request`` on a new connection and record the server's whole reaction."""
     client = await Client.connect(port)
-    received, closed, wait = b"", False, TIMEOUT  # the first byte may take a while
     try:
         await client.send(request)
-        while True:
-            try:
-                chunk = await asyncio.wait_for(client.reader.read(65536), wait)
-            except asyncio.TimeoutError:
-                break
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                closed = True
-                break
-            received += chunk
-            wait = QUIET
+        received, closed = await client.read_until_quiet(TIMEOUT, QUIET)
     finally:
         client.close()
     return Observed(re.sub(rb"(?m)^(?:Date|Server): [^\r\n]*\r\n", b"", received), closed)
