@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from minitornado import trace
+from minitornado.study import trace
 
 IMPLS = ("minitornado", "tornado")
 STARTS = ("run", "ioloop", "asyncio")

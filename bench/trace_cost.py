@@ -102,7 +102,7 @@ async def _send(port: int, mode: str, requests: int) -> None:
 
 def ns_per_guard() -> float:
     """What one ``if trace.enabled:`` costs when it is False (the best of several timings)."""
-    from minitornado import trace
+    from minitornado.study import trace
 
     assert not trace.enabled
     number = 1_000_000

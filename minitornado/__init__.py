@@ -3,7 +3,7 @@
 Read it to learn how a Tornado server starts and serves a request. Each module names the
 Tornado file it mirrors in its opening docstring (the tour's modules are ours alone), and
 marks each mirrored definition with a ``# Tornado: path::qualname`` comment.
-``python -m minitornado.tour`` walks the path below, our code beside Tornado's.
+``python -m minitornado.study.tour`` walks the path below, our code beside Tornado's.
 
 The study path, start-up (what ``app.listen(8888)`` and running the loop do)::
 
@@ -65,9 +65,9 @@ requests in progress). ``HTTPServer.shutdown()`` runs S2 to S5::
     S6. minitornado/ioloop.py::IOLoop.stop
         tornado/platform/asyncio.py::BaseAsyncIOLoop.stop
 
-Each step names our definition, then Tornado's. These lists are ``minitornado.tour.STUDY_PATH``
-printed; tests/test_tour.py checks that they are, and that a real server makes these calls in
-this order. ``minitornado.trace`` logs each step as it happens, start-up, requests and
+Each step names our definition, then Tornado's. These lists are
+``minitornado.study.tour.STUDY_PATH`` printed; tests/test_tour.py checks that they are, and
+that a real server makes these calls in this order. ``minitornado.study.trace`` logs each step as it happens, start-up, requests and
 shutdown (``demo_app.py --trace``, or ``MINITORNADO_TRACE=1`` for any app).
 
 A complete application (tests/test_docs.py runs this very text)::

@@ -63,7 +63,7 @@ from collections.abc import Awaitable, Callable
 
 import h11
 
-from minitornado import _h11_checks, httputil, iostream, trace
+from minitornado import _h11_checks, httputil, iostream
 from minitornado._http1_util import (
     _ExceptionLoggingContext,
     _QuietException,
@@ -160,9 +160,6 @@ class HTTP1ServerConnection:
             calls per request (bench/OPTIMISATIONS.md; tests/test_hot_path.py).
         """
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
-        if trace.enabled:
-            trace.step(13, "fd=%d: its request loop starts as a Task of its own",
-                       self.stream.socket.fileno())  # fmt: skip
         # Nagle's algorithm off for good: a response's bytes leave as soon as they are
         # written, instead of waiting for the client to acknowledge the previous segment.
         # RequestHandler buffers until flush(), so every write here means "send now".
@@ -347,10 +344,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._request_headers: httputil.HTTPHeaders | None = None
         self._disconnect_on_finish = False
         self._last_request = False  # set by close_when_idle: answer with Connection: close
-        # What this request did, for the trace's steps 14 and 17; None when it is off.
-        self._trace: trace.RequestTrace | None = None
-        if trace.enabled:
-            self._trace = trace.RequestTrace(stream.socket.fileno())
         # -- writing
         self._write_finished = False
         self._finish_future: asyncio.Future[None] = stream.io_loop.asyncio_loop.create_future()
@@ -437,8 +430,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             # do, never need a timer (bench/OPTIMISATIONS.md).
             self._start_timer(self.params.header_timeout, self.stream.close)  # silent, as Tornado
         data = await self.stream.read_bytes(self.params.chunk_size, partial=True)
-        if trace.enabled and self._trace is not None:
-            self._trace.bytes_read += len(data)
         self._feed(data)
         self._bytes_since_yield += len(data)
         if self._bytes_since_yield >= _YIELD_THRESHOLD:
@@ -473,11 +464,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._disconnect_on_finish = self._last_request or not self._can_keep_alive(
             start_line, headers
         )
-        if trace.enabled and self._trace is not None:
-            self._trace.headers_arrived()
-            trace.step(14, "fd=%d h11 Request: %s %s %s, %d header bytes", self._trace.fd,
-                       start_line.method, start_line.path, start_line.version,
-                       len(received))  # fmt: skip
         return start_line, headers
 
     async def _on_headers(
@@ -508,8 +494,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         ``data_received`` calls (Tornado 6.6 does the same).
         """
         self._body_size += len(data)
-        if trace.enabled and self._trace is not None:
-            self._trace.data_events += 1
         # Counting what the current chunk still announces refuses a huge chunk size at once,
         # as Tornado does, instead of waiting for bytes that would only be refused later.
         if self._body_size + _h11_checks.chunk_bytes_announced(self._h11) > self._max_body_size:
@@ -534,10 +518,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._cancel_timer()  # the body timeout ends here
         self._read_finished = True
         self._unparsed = self._h11.trailing_data[0]  # pipelined requests, if any
-        if trace.enabled and self._trace is not None:
-            trace.step(14, "fd=%d h11 EndOfMessage: %d body bytes in %d Data event(s); %d bytes "
-                       "read from the socket", self._trace.fd, self._body_size,
-                       self._trace.data_events, self._trace.bytes_read)  # fmt: skip
 
     async def _wait_for_response(self) -> None:
         # While the application works on its response nothing is read, so the stream would
@@ -708,11 +688,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         else:
             self._expected_content_remaining = None
         data = format_header_block(start_line, headers)
-        if trace.enabled and self._trace is not None:
-            self._trace.status = code
-            trace.step(17, "fd=%d write_headers: HTTP/1.1 %d %s, %d header bytes%s",
-                       self._trace.fd, code, start_line.reason, len(data),
-                       ", chunked" if self._chunking_output else "")  # fmt: skip
         if self.stream.closed():
             return self._closed_future()
         if chunk:
@@ -747,8 +722,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         if self._chunking_output and not self.stream.closed():
             self._pending_write = self.stream.write(b"0\r\n\r\n")  # RFC 9112 §7.1: last-chunk
-            if trace.enabled and self._trace is not None:
-                self._trace.bytes_written += 5
         self._write_finished = True
         if not self._read_finished:
             self._disconnect_on_finish = True
@@ -760,11 +733,6 @@ class HTTP1Connection(httputil.HTTPConnection):
     # Tornado: tornado/http1connection.py::HTTP1Connection._finish_request
     def _finish_request(self, future: object = None) -> None:
         self._clear_callbacks()
-        if trace.enabled and self._trace is not None:
-            then = "closes" if self._disconnect_on_finish else "waits for the next request"
-            trace.step(17, "fd=%d finished: %d, %d bytes written, %.2f ms after the headers "
-                       "arrived; the connection %s", self._trace.fd, self._trace.status,
-                       self._trace.bytes_written, self._trace.elapsed_ms(), then)  # fmt: skip
         if self._disconnect_on_finish:
             self.close()
             return
@@ -786,8 +754,6 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _write_to_stream(self, data: bytes) -> asyncio.Future[None]:
         """Write ``data``; the Future resolves once it is written or the connection closed."""
         self._pending_write = self.stream.write(data)
-        if trace.enabled and self._trace is not None:
-            self._trace.bytes_written += len(data)
         if self._pending_write.done() and self._pending_write.exception() is None:
             return self._pending_write  # sent at once, as most responses are: no wrapper
         done = self.stream.io_loop.asyncio_loop.create_future()

@@ -45,7 +45,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from minitornado import httputil, iostream, netutil, trace
+from minitornado import httputil, iostream, netutil
 from minitornado.http1connection import HTTP1ConnectionParameters, HTTP1ServerConnection
 from minitornado.tcpserver import TCPServer
 
@@ -116,10 +116,6 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         )
         self._connections: set[HTTP1ServerConnection] = set()
         self.trusted_downstream = trusted_downstream
-        if trace.enabled:
-            trace.step(2, "request_callback=%s no_keep_alive=%s xheaders=%s idle timeout %ss; "
-                       "no socket yet", type(request_callback).__name__, no_keep_alive,
-                       xheaders, self.conn_params.header_timeout)  # fmt: skip
 
     # Tornado: tornado/httpserver.py::HTTPServer.close_all_connections   (shutdown, step S5)
     async def close_all_connections(self) -> None:
@@ -160,18 +156,12 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         """
         self.stop()
         connections = list(self._connections)
-        idle = sum(conn.close_when_idle() for conn in connections)
-        if trace.enabled:
-            trace.step("S3", "%d idle connection(s) closed", idle)
-            trace.step("S4", "waiting up to %ss for %d connection(s) to finish their request",
-                       timeout, len(connections) - idle)  # fmt: skip
+        for conn in connections:
+            conn.close_when_idle()
         loops = [conn._serving_future for conn in connections if conn._serving_future is not None]
         if loops:
             await asyncio.wait(loops, timeout=timeout)
         cut = len(self._connections)
-        if trace.enabled:
-            trace.step("S5", "%d connection(s) still busy after %ss: closed now%s", cut, timeout,
-                       ", their requests cut" if cut else "")  # fmt: skip
         for conn in list(self._connections):
             # A loop may be parked in the application's own code (an awaited
             # headers_received, a slow prepare), which closing the socket does not wake:
@@ -188,10 +178,6 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         conn = HTTP1ServerConnection(stream, self.conn_params, context)
         self._connections.add(conn)
-        if trace.enabled:
-            trace.step(12, "fd=%d: an HTTP1ServerConnection for %s (%d open)",
-                       stream.socket.fileno(), trace.address(address),
-                       len(self._connections))  # fmt: skip
         conn.start_serving(self)
 
     # Tornado: tornado/httpserver.py::HTTPServer.start_request

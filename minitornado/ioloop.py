@@ -40,7 +40,6 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from minitornado import trace
 from minitornado.log import app_log
 
 _T = TypeVar("_T")
@@ -186,21 +185,6 @@ class IOLoop:
         if events & IOLoop.WRITE:
             self.asyncio_loop.add_writer(fileno, self._handle_events, fileno, IOLoop.WRITE)
             self.writers.add(fileno)
-        if trace.enabled:
-            self._trace_add_handler(fileno, handler, events)
-
-    def _trace_add_handler(self, fileno: int, handler: Callable[..., None], events: int) -> None:
-        # Steps 7 and 8 happen for every listening socket, and again for each connection
-        # when its IOStream first waits for data. Step 9 follows once the loop runs.
-        name = getattr(handler, "__qualname__", repr(handler)).replace(".<locals>", "")
-        choices = (("READ", "add_reader", IOLoop.READ), ("WRITE", "add_writer", IOLoop.WRITE))
-        kinds = [(n, method) for n, method, bit in choices if events & bit]
-        trace.step(7, "fd=%d events=%s handler=%s", fileno, "|".join(n for n, _ in kinds), name)
-        selector = type(getattr(self.asyncio_loop, "_selector", None)).__name__
-        for _, method in kinds:
-            trace.step(8, "loop.%s(%d, IOLoop._handle_events): the %s now watches fd %d",
-                       method, fileno, selector, fileno)  # fmt: skip
-        trace.announce_when_running(self.asyncio_loop)
 
     # Tornado: tornado/platform/asyncio.py::BaseAsyncIOLoop.update_handler
     def update_handler(self, fd: _FileDescriptor, events: int) -> None:

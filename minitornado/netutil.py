@@ -25,7 +25,6 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from minitornado import trace
 from minitornado.ioloop import IOLoop
 from minitornado.log import gen_log
 
@@ -98,9 +97,6 @@ def bind_sockets(
                 continue
             bound_port = sock.getsockname()[1]
             sock.listen(backlog)
-            if trace.enabled:
-                trace.step(4, "bound %s fd=%d backlog=%d (non-blocking, listening)",
-                           trace.address(sock.getsockname()), sock.fileno(), backlog)  # fmt: skip
     except OSError:
         # A half-made server must not keep a port busy until the garbage collector runs.
         for sock in sockets:
@@ -269,9 +265,6 @@ def add_accept_handler(
                 connection, address = sock.accept()
             except BlockingIOError:  # the queue is empty: wait for the next wake-up
                 out_of_resources = False  # caught up: a shortage after this is a new one
-                if trace.enabled:
-                    trace.step(10, "this wake-up of fd=%d accepted %d connection(s)",
-                               sock.fileno(), accepted)  # fmt: skip
                 return
             except ConnectionAbortedError:  # the client left before we got to it
                 continue
@@ -285,9 +278,6 @@ def add_accept_handler(
                 else:
                     pause(e)
                 return
-            if trace.enabled:
-                trace.step(10, "fd=%d accepted from %s (#%d of this wake-up)",
-                           connection.fileno(), trace.address(address), accepted + 1)  # fmt: skip
             callback(connection, address)
 
     def report_shortage(error: OSError) -> None:
@@ -322,9 +312,6 @@ def add_accept_handler(
         else:
             io_loop.remove_handler(sock)
 
-    if trace.enabled:
-        trace.step(6, "fd=%d: accept_handler on the IOLoop current now; up to %d accepts "
-                   "per wake-up", sock.fileno(), _DEFAULT_BACKLOG)  # fmt: skip
     io_loop.add_handler(sock, accept_handler, IOLoop.READ)
     return remove_handler
 

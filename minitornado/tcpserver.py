@@ -37,7 +37,6 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from minitornado import trace
 from minitornado.ioloop import IOLoop
 from minitornado.iostream import IOStream
 from minitornado.log import app_log
@@ -98,9 +97,6 @@ class TCPServer:
         Compared with Tornado:
             Same.
         """
-        if trace.enabled:
-            trace.step(3, "port=%s address=%r backlog=%s: bind_sockets (4), then add_sockets (5)",
-                       port, address, backlog)  # fmt: skip
         sockets = bind_sockets(
             port, address, family=family, backlog=backlog, flags=flags, reuse_port=reuse_port
         )
@@ -118,8 +114,6 @@ class TCPServer:
         """
         for sock in sockets:
             fd = sock.fileno()
-            if trace.enabled:
-                trace.step(5, "fd=%d: add_accept_handler(sock, self._handle_connection) (6)", fd)
             self._sockets[fd] = sock
             self._handlers[fd] = add_accept_handler(sock, self._handle_connection)
 
@@ -191,9 +185,6 @@ class TCPServer:
         if self._stopped:
             return
         self._stopped = True
-        if trace.enabled:
-            trace.step("S2", "listening fds %s unregistered and closed: new clients are refused",
-                       sorted(self._sockets))  # fmt: skip
         for fd, sock in self._sockets.items():
             # Unregister first: a batch of accepts in progress checks this before accept().
             self._handlers.pop(fd)()
@@ -231,10 +222,6 @@ class TCPServer:
                 max_buffer_size=self.max_buffer_size,
                 read_chunk_size=self.read_chunk_size,
             )
-            if trace.enabled:
-                trace.step(11, "fd=%d: IOStream(read_chunk_size=%d, max_buffer_size=%d), "
-                           "not on the loop until its first read waits", connection.fileno(),
-                           stream.read_chunk_size, stream.max_buffer_size)  # fmt: skip
             result = self.handle_stream(stream, address)
             if result is not None:
                 # add_future calls the callback through the IOLoop, which logs what

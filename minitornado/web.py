@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import http.cookies
-import inspect
 import json
 import logging
 import socket
@@ -46,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
 
 import minitornado
-from minitornado import httputil, iostream, trace
+from minitornado import httputil, iostream
 from minitornado._web_errors import Finish, HTTPError, MissingArgumentError, _ErrorResponseMixin
 from minitornado._web_input import _RequestInputMixin
 from minitornado._web_output import _http_date_now
@@ -158,9 +157,6 @@ class Application(ReversibleRouter):
     ) -> HTTPServer:
         """Serve this application on ``port``: an ``HTTPServer`` built with ``kwargs``, then
         its ``listen``. Returns the server. Requests are served while the loop runs."""
-        if trace.enabled:
-            trace.step(1, "port=%s address=%r: an HTTPServer (step 2), then its listen() (3)",
-                       port, address)  # fmt: skip
         server = HTTPServer(self, **kwargs)
         server.listen(
             port, address=address, family=family, backlog=backlog, flags=flags,
@@ -200,8 +196,6 @@ class Application(ReversibleRouter):
             )
         else:
             delegate = self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
-        if trace.enabled:
-            _trace_route(request, delegate)
         return delegate
 
     # Tornado: tornado/web.py::Application.get_handler_delegate
@@ -247,15 +241,6 @@ class Application(ReversibleRouter):
         if access_log.isEnabledFor(level):
             request_time = 1000.0 * handler.request.request_time()
             access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
-
-
-def _trace_route(request: httputil.HTTPServerRequest, delegate: _HandlerDelegate) -> None:
-    # A rule's target may be something other than a handler class (a router, a delegate).
-    target = getattr(delegate, "handler_class", type(delegate))
-    path_args = getattr(delegate, "path_args", [])
-    path_kwargs = getattr(delegate, "path_kwargs", {})
-    trace.step(15, "fd=%d %s %s -> %s, path groups %r %r", trace.fd_of(request.connection),
-               request.method, request.path, target.__name__, path_args, path_kwargs)  # fmt: skip
 
 
 # Tornado: tornado/web.py::_ApplicationRouter
@@ -649,8 +634,6 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
                 except iostream.StreamClosedError:
                     return  # the client left before the body was complete
             method = getattr(self, self.request.method.lower())
-            if trace.enabled:
-                self._trace_call(method)
             result = method(*self.path_args, **self.path_kwargs)
             if result is not None:
                 await result
@@ -662,12 +645,6 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
             # Even when prepare() failed, the connection must not wait for it forever.
             if self._prepared_future is not None and not self._prepared_future.done():
                 self._prepared_future.set_result(None)
-
-    def _trace_call(self, method: Callable[..., Any]) -> None:
-        kind = "async def: awaited" if inspect.iscoroutinefunction(method) else "plain def"
-        args = ", ".join(repr(a) for a in [*self.path_args, *self.path_kwargs.values()])
-        trace.step(16, "fd=%d %s.%s(%s) (%s)", trace.fd_of(self.request.connection),
-                   type(self).__name__, method.__name__, args, kind)  # fmt: skip
 
     # Tornado: tornado/web.py::RequestHandler.data_received
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:

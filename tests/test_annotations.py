@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from minitornado._tour_source import definitions, tornado_root
-from minitornado.tour import STUDY_PATH, Step
+from minitornado.study._tour_source import definitions, tornado_root
+from minitornado.study.tour import STUDY_PATH, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minitornado"

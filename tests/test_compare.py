@@ -1,4 +1,4 @@
-"""``python -m minitornado.compare``: the demo app under both libraries, and its pieces.
+"""``python -m minitornado.study.compare``: the demo app under both libraries, and its pieces.
 
 The end-to-end tests run the tool as a subprocess, as a user would: it starts its own two
 servers (minitornado and the real Tornado) on port 0. The others check, in process, how it
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from minitornado import compare
-from minitornado._compare_requests import CASES, Case, custom
-from minitornado._compare_wire import Exchange, Response, differences, parse_responses
+from minitornado.study import compare
+from minitornado.study._compare_requests import CASES, Case, custom
+from minitornado.study._compare_wire import Exchange, Response, differences, parse_responses
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT = 90  # seconds for one whole run of the tool (two servers, every request)
@@ -29,7 +29,7 @@ SUMMARY = re.compile(
 
 def run_compare(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "minitornado.compare", *args],
+        [sys.executable, "-m", "minitornado.study.compare", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -139,7 +139,7 @@ def test_tornado_imports_resolve_to_the_minitornado_modules_themselves() -> None
     # In a fresh process with the alias installed, tornado.web IS minitornado.web (not a
     # copy, so isinstance checks hold) and a module minitornado lacks is an ImportError.
     script = textwrap.dedent("""
-        from minitornado._compare_runner import install_tornado_alias
+        from minitornado.study._compare_runner import install_tornado_alias
         install_tornado_alias()
         import tornado.web, tornado.httputil, minitornado.web, minitornado.httputil
         from tornado import ioloop

@@ -245,7 +245,7 @@ def test_readme_module_commands_run(tmp_path: Path) -> None:
         args = shlex.split(line)[1:]
         module = args[1]
         assert importlib.util.find_spec(module) is not None, line
-        if module != "minitornado.tour":
+        if module != "minitornado.study.tour":
             continue  # the compare tool has its own tests (tests/test_compare.py)
         args = [str(tmp_path / a) if a.endswith(".html") else a for a in args]
         result = subprocess.run(

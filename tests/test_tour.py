@@ -1,6 +1,6 @@
-"""Tests for ``python -m minitornado.tour`` and the study path it walks (minitornado/tour.py).
+"""Tests for ``python -m minitornado.study.tour`` and the study path it walks (minitornado/tour.py).
 
-The study path is written once, as ``minitornado.tour.STUDY_PATH``. These tests keep every
+The study path is written once, as ``minitornado.study.tour.STUDY_PATH``. These tests keep every
 other telling of it true: the package docstring and the README print it, the calls of a real
 ``app.listen(0)`` and one request follow it in order (recorded with ``sys.setprofile``), its
 Tornado references have the lengths the installed Tornado says, and the HTML page shows
@@ -32,10 +32,11 @@ import pytest
 import tornado.platform.asyncio  # noqa: F401  (the study path's references point into it)
 
 import minitornado
-from minitornado import tour, web
-from minitornado._tour_source import our_source, split_ref, tornado_source
+from minitornado.study import tour
+from minitornado import web
+from minitornado.study._tour_source import our_source, split_ref, tornado_source
 from minitornado.ioloop import IOLoop
-from minitornado.tour import STUDY_PATH
+from minitornado.study.tour import STUDY_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10.0
@@ -265,17 +266,17 @@ def _two_requests(port: int, answers: list[bytes]) -> None:
 
 
 def _run_tour(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
-    code = f"{prelude}\nfrom minitornado.tour import main\nraise SystemExit(main({list(args)!r}))"
+    code = f"{prelude}\nfrom minitornado.study.tour import main\nraise SystemExit(main({list(args)!r}))"
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
 
 
 def test_tour_prints_every_step_with_our_live_source_and_tornados_place() -> None:
-    # Scenario: `python -m minitornado.tour` prints, for every step, our source with the
+    # Scenario: `python -m minitornado.study.tour` prints, for every step, our source with the
     # line numbers inspect reports now, and Tornado's file::qualname with its length.
     result = subprocess.run(
-        [sys.executable, "-m", "minitornado.tour"],
+        [sys.executable, "-m", "minitornado.study.tour"],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -372,7 +373,7 @@ def _run_chromium(args: list[str], tmp_path: Path) -> str:
 def tour_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     page = tmp_path_factory.mktemp("tour") / "tour.html"
     result = subprocess.run(
-        [sys.executable, "-m", "minitornado.tour", "--html", str(page)],
+        [sys.executable, "-m", "minitornado.study.tour", "--html", str(page)],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

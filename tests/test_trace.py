@@ -1,7 +1,7 @@
 """Tests for minitornado/trace.py: the study path, logged step by step as it happens.
 
 A real server on 127.0.0.1 port 0 serves a real client over a socket, in this process, with
-the trace on (lines captured from the ``minitornado.trace`` logger) or off (then nothing at
+the trace on (lines captured from the ``minitornado.study.trace`` logger) or off (then nothing at
 all may reach the trace module). ``demo_app.py --trace`` is tested in tests/test_demo_app.py.
 """
 
@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 import minitornado
-from minitornado import trace, web
+from minitornado.study import trace
+from minitornado import web
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 5.0
@@ -109,7 +110,7 @@ async def test_step_9_says_asyncio_run_runs_the_loop(traced: io.StringIO) -> Non
 def test_each_step_names_what_the_package_docstring_and_the_tour_name() -> None:
     # Scenario: the trace's numbers are the study path's: step N mirrors the Tornado
     # definition the tour gives for step N, and the shutdown steps are in the docstring.
-    from minitornado.tour import STUDY_PATH
+    from minitornado.study.tour import STUDY_PATH
 
     assert list(trace.STEPS) == [step.number for step in STUDY_PATH]
     for step in STUDY_PATH:

@@ -1,14 +1,14 @@
 """The study path, step by step: our code, and where Tornado does the same.
 
-    python -m minitornado.tour                 every step, in the terminal
-    python -m minitornado.tour --step 9        one step (1 to 17, S1 to S6)
-    python -m minitornado.tour --html tour.html    one page, ours and Tornado's side by side
+    python -m minitornado.study.tour                 every step, in the terminal
+    python -m minitornado.study.tour --step 9        one step (1 to 17, S1 to S6)
+    python -m minitornado.study.tour --html tour.html    one page, ours and Tornado's side by side
 
 Ours alone: Tornado has no tour. ``STUDY_PATH`` below is the one place the study path is
 written down. The package docstring and the README print it (tests/test_tour.py checks that
 they say the same), and tests/test_tour.py records the calls of a real ``app.listen(0)``,
 requests and a graceful shutdown to check that they happen in this order, so neither can
-drift from the code. ``minitornado.trace`` logs the same steps as they happen.
+drift from the code. ``minitornado.study.trace`` logs the same steps as they happen.
 
 Each step names our definition and Tornado's as ``path::qualname`` references, the form of
 the ``# Tornado:`` markers. Our source is read live with ``inspect`` (it is the code that
@@ -31,8 +31,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from minitornado._tour_html import Column, render_html
-from minitornado._tour_source import Source, our_source, tornado_source, tornado_version
+from minitornado.study._tour_html import Column, render_html
+from minitornado.study._tour_source import Source, our_source, tornado_source, tornado_version
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ STUDY_PATH: tuple[Step, ...] = (
          then=(("minitornado/web.py::RequestHandler.flush", "tornado/web.py::RequestHandler.flush"),
                (_H1 + "HTTP1Connection.write_headers", _T_H1 + "HTTP1Connection.write_headers"),
                (_H1 + "HTTP1Connection.finish", _T_H1 + "HTTP1Connection.finish"))),
-    # ---- the graceful shutdown (ours alone; the steps minitornado.trace logs as S1-S6)
+    # ---- the graceful shutdown (ours alone; the steps minitornado.study.trace logs as S1-S6)
     Step("S1", "shutdown", "a signal",
          "demo_app.py::on_first_signal", "",
          "The app's own code (demo_app.py): the first SIGINT or SIGTERM starts the shutdown, "
@@ -296,7 +296,7 @@ def numbered(source: Source) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m minitornado.tour",
+        prog="python -m minitornado.study.tour",
         description="Walk the study path: our code for each step, and where Tornado does the same.",
     )
     parser.add_argument("--step", metavar="N", help="show step N only (1 to 17, S1 to S6)")

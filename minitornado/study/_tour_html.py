@@ -1,7 +1,7 @@
 """The tour as one static HTML page: for each step, our code and Tornado's side by side.
 
-Ours alone: Tornado has no tour. ``python -m minitornado.tour --html FILE`` writes the page;
-``minitornado.tour`` decides what goes in it, this module only lays it out. The page is
+Ours alone: Tornado has no tour. ``python -m minitornado.study.tour --html FILE`` writes the page;
+``minitornado.study.tour`` decides what goes in it, this module only lays it out. The page is
 self-contained (inline CSS, no script, no network), so it opens from a ``file://`` URL.
 
 Every step is a ``<section class="step">``; each of its definitions is a ``<div class="pair">``
@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from minitornado._tour_source import Source
+from minitornado.study._tour_source import Source
 
 if TYPE_CHECKING:
-    from minitornado.tour import Step
+    from minitornado.study.tour import Step
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def render_html(
         f"<style>{_STYLE}</style>\n</head>\n<body>\n"
         f"<h1>The study path: minitornado beside {against}</h1>\n"
         "<p>Left, minitornado's code as it runs (read with <code>inspect</code>); right, where "
-        f"{against} does the same. Written by <code>python -m minitornado.tour --html</code>."
+        f"{against} does the same. Written by <code>python -m minitornado.study.tour --html</code>."
         f"</p>\n<nav>{links}</nav>\n{body}\n</body>\n</html>\n"
     )
 

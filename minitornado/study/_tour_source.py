@@ -1,6 +1,6 @@
 """Where a definition lives, and its text: ours read live with ``inspect``, Tornado's with ``ast``.
 
-Ours alone: Tornado has nothing like it. ``minitornado.tour`` shows the study path with it,
+Ours alone: Tornado has nothing like it. ``minitornado.study.tour`` shows the study path with it,
 and tests/test_annotations.py resolves every ``# Tornado:`` marker with ``definitions``.
 
 A reference names one definition the way the markers do, ``path::qualname``:

@@ -1,8 +1,8 @@
 """Serve an app module written for Tornado, under Tornado or under minitornado.
 
-    python -m minitornado._compare_runner --app myapp.py[:make_app] --impl minitornado
+    python -m minitornado.study._compare_runner --app myapp.py[:make_app] --impl minitornado
 
-``minitornado.compare --app`` starts this runner twice, once per implementation. The app
+``minitornado.study.compare --app`` starts this runner twice, once per implementation. The app
 module is written against Tornado's API (``import tornado.web``) and is the same file on
 both sides: under ``--impl minitornado`` an import alias is installed first, so that
 ``tornado`` and every ``tornado.X`` resolve to ``minitornado`` and ``minitornado.X`` (the

@@ -1,4 +1,4 @@
-"""The wire side of ``minitornado.compare``: send raw bytes, read the answer, tell two apart.
+"""The wire side of ``minitornado.study.compare``: send raw bytes, read the answer, tell two apart.
 
 Mirrors: nothing in Tornado (a tool of ours; Tornado's own tests read answers with its
 HTTP client, which would hide the framing this tool wants to see).

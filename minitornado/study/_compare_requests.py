@@ -1,4 +1,4 @@
-"""The requests ``minitornado.compare`` sends to both servers, each by name.
+"""The requests ``minitornado.study.compare`` sends to both servers, each by name.
 
 Mirrors: nothing in Tornado (a tool of ours). The cases come from what was observed of
 Tornado 6.6.1 on the wire (ANATOMY §3), aimed at the routes of ``demo_app.py``.

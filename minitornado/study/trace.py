@@ -4,14 +4,14 @@ Mirrors: nothing in Tornado (ours alone: Tornado has no such hooks).
 
 Turn it on with ``trace.enable()``, with ``MINITORNADO_TRACE=1`` in the environment (read
 once, when minitornado is first imported, so it works for any app), or with
-``demo_app.py --trace``. Each line goes to the ``minitornado.trace`` logger at INFO, which
+``demo_app.py --trace``. Each line goes to the ``minitornado.study.trace`` logger at INFO, which
 ``enable()`` gives a handler of its own writing to stderr. One line (shown on two here)::
 
     [minitornado] step 4   bind_sockets  (tornado/netutil.py::bind_sockets)
                   bound 127.0.0.1:8000 fd=6 backlog=128 (non-blocking, listening)
 
 The number is the step's number in the package docstring (``minitornado/__init__.py``),
-the README and ``minitornado.tour``; the parenthesis names the Tornado definition the step
+the README and ``minitornado.study.tour``; the parenthesis names the Tornado definition the step
 mirrors; the rest are the values of this run. Per connection and request the lines carry
 the connection's ``fd=N``.
 
@@ -58,12 +58,12 @@ from typing import Any, TextIO
 
 # The logger every trace line goes to. Not a child of the three in minitornado/log.py: an app
 # that configures those does not get the trace unless it asks for it.
-trace_log = logging.getLogger("minitornado.trace")
+trace_log = logging.getLogger("minitornado.study.trace")
 
 # Read by every hook: ``if trace.enabled:``. Only enable() and disable() change it.
 enabled = False
 
-# Each step: (its name, the Tornado definition it mirrors), as minitornado.tour.STUDY_PATH
+# Each step: (its name, the Tornado definition it mirrors), as minitornado.study.tour.STUDY_PATH
 # numbers them (tests/test_trace.py checks): 1-17 start-up and one request, S1-S6 shutdown.
 STEPS: dict[str, tuple[str, str]] = {
     "1": ("Application.listen", "tornado/web.py::Application.listen"),
@@ -113,7 +113,7 @@ _handler: logging.Handler | None = None
 def enable(stream: TextIO | None = None) -> None:
     """Start tracing: every step from now on is logged, and printed to ``stream`` (stderr).
 
-    The ``minitornado.trace`` logger gets its own handler and stops propagating, so the
+    The ``minitornado.study.trace`` logger gets its own handler and stops propagating, so the
     lines look the same whatever logging the app configured, and are not printed twice.
     """
     global enabled, _handler

@@ -1,10 +1,10 @@
 """Send the same raw requests to an app under minitornado and under Tornado; show what differs.
 
-    python -m minitornado.compare                     # demo_app.py, every request
-    python -m minitornado.compare --list              # the requests and the declared differences
-    python -m minitornado.compare --only index --only garbage
-    python -m minitornado.compare --request 'mine=GET /hello HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'
-    python -m minitornado.compare --app myapp.py      # your own app (see below)
+    python -m minitornado.study.compare              # demo_app.py, every request
+    python -m minitornado.study.compare --list       # the requests, the declared differences
+    python -m minitornado.study.compare --only index --only garbage
+    python -m minitornado.study.compare --request 'mine=GET /hi HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'
+    python -m minitornado.study.compare --app myapp.py   # your own app (see below)
 
 It starts two servers as subprocesses, ``demo_app.py --port 0 --impl minitornado`` and
 ``--impl tornado``, reads the port from the first line each prints, then sends every request
@@ -49,8 +49,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from minitornado._compare_requests import CASES, Case, custom
-from minitornado._compare_wire import Exchange, differences, exchange
+from minitornado.study._compare_requests import CASES, Case, custom
+from minitornado.study._compare_wire import Exchange, differences, exchange
 
 START_TIMEOUT = 20.0  # seconds for a server to print its first line (a busy machine is slow)
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m minitornado.compare",
+        prog="python -m minitornado.study.compare",
         description="Compare minitornado with Tornado on the same raw requests.",
     )
     parser.add_argument("--app", help="your app: module[:factory] or path.py[:factory]")
@@ -181,7 +181,7 @@ def server_command(impl: str, app: str | None) -> list[str]:
     """The command line that serves the demo app, or ``app``, with ``impl``."""
     if app is None:
         return [sys.executable, str(demo_path()), "--port", "0", "--impl", impl]
-    runner = "minitornado._compare_runner"
+    runner = "minitornado.study._compare_runner"
     return [sys.executable, "-m", runner, "--app", app, "--port", "0", "--impl", impl]
 
 
