@@ -67,8 +67,9 @@ requests in progress). ``HTTPServer.shutdown()`` runs S2 to S5::
 
 Each step names our definition, then Tornado's. These lists are
 ``minitornado.study.tour.STUDY_PATH`` printed; tests/test_tour.py checks that they are, and
-that a real server makes these calls in this order. ``minitornado.study.trace`` logs each step as it happens, start-up, requests and
-shutdown (``demo_app.py --trace``, or ``MINITORNADO_TRACE=1`` for any app).
+that a real server makes these calls in this order. ``minitornado.study.trace`` logs each
+step as it happens, start-up, requests and shutdown (``demo_app.py --trace``, or
+``MINITORNADO_TRACE=1`` for any app).
 
 A complete application (tests/test_docs.py runs this very text)::
 

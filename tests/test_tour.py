@@ -32,10 +32,10 @@ import pytest
 import tornado.platform.asyncio  # noqa: F401  (the study path's references point into it)
 
 import minitornado
-from minitornado.study import tour
 from minitornado import web
-from minitornado.study._tour_source import our_source, split_ref, tornado_source
 from minitornado.ioloop import IOLoop
+from minitornado.study import tour
+from minitornado.study._tour_source import our_source, split_ref, tornado_source
 from minitornado.study.tour import STUDY_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,7 +266,10 @@ def _two_requests(port: int, answers: list[bytes]) -> None:
 
 
 def _run_tour(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
-    code = f"{prelude}\nfrom minitornado.study.tour import main\nraise SystemExit(main({list(args)!r}))"
+    code = (
+        f"{prelude}\nfrom minitornado.study.tour import main\n"
+        f"raise SystemExit(main({list(args)!r}))"
+    )
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
     )

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 import minitornado
-from minitornado.study import trace
 from minitornado import web
+from minitornado.study import trace
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 5.0
