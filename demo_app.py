@@ -196,12 +196,10 @@ def start_run(app: Any, args: argparse.Namespace) -> None:
 
     async def main() -> None:
         stop = asyncio.Event()
-        on_first_signal(asyncio.get_running_loop(), stop.set)  # before "Listening on"
+        catch_signals(asyncio.get_running_loop(), stop.set)  # before "Listening on"
         server = listen(app, args)
         await stop.wait()
         await shut_down(server, app, args)
-        if trace.enabled:
-            trace.step("S6", "main() returns: asyncio.run() stops the loop and closes it")
 
     asyncio.run(main())
 
@@ -212,11 +210,9 @@ def start_ioloop(app: Any, args: argparse.Namespace) -> None:
 
     async def drain_then_stop() -> None:
         await shut_down(server, app, args)
-        if trace.enabled:
-            trace.step("S6", "IOLoop.stop(): start() returns after this loop iteration")
         io_loop.stop()
 
-    on_first_signal(io_loop.asyncio_loop, lambda: io_loop.add_callback(drain_then_stop))
+    catch_signals(io_loop.asyncio_loop, lambda: io_loop.add_callback(drain_then_stop))
     server = listen(app, args)
     io_loop.start()
     io_loop.close()
@@ -231,11 +227,9 @@ def start_asyncio(app: Any, args: argparse.Namespace) -> None:
 
     async def drain_then_stop() -> None:
         await shut_down(server, app, args)
-        if trace.enabled:
-            trace.step("S6", "loop.stop(): run_forever() returns after this loop iteration")
         loop.stop()
 
-    on_first_signal(loop, lambda: tasks.add(loop.create_task(drain_then_stop())))
+    catch_signals(loop, lambda: tasks.add(loop.create_task(drain_then_stop())))
     server = listen(app, args)
     try:
         loop.run_forever()
@@ -254,35 +248,35 @@ STARTERS: dict[str, Callable[[Any, argparse.Namespace], None]] = {
 # ---- Stopping -------------------------------------------------------------------------------
 
 
-def on_first_signal(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
-    """Call ``callback()`` on the first SIGINT or SIGTERM; a second one kills at once.
+def catch_signals(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Have the first SIGINT or SIGTERM call ``callback()``; a second one kills at once.
 
     Installed before the "Listening on" line, so a client that reads that line may signal
     right away.
     """
-    fired = False
-
-    def first(sig: signal.Signals) -> None:
-        nonlocal fired
-        if fired:
-            # Two signals that arrived while a callback blocked the loop reach us back to
-            # back: the second one must still exit at once, as the default action would.
-            signal.signal(sig, signal.SIG_DFL)
-            signal.raise_signal(sig)
-            return
-        fired = True
-        for each in SIGNALS:
-            loop.remove_signal_handler(each)
-            signal.signal(each, signal.SIG_DFL)  # a second signal: its default action, now
-        print(f"{sig.name}: shutting down (a second signal exits at once)", flush=True)
-        if trace.enabled:
-            trace.step("S1", "%s: graceful shutdown; the default action is back for a second "
-                       "signal", sig.name)  # fmt: skip
-        callback()
-
     for sig in SIGNALS:
         # Tornado's recommended way (add_callback_from_signal is deprecated since 6.4).
-        loop.add_signal_handler(sig, first, sig)
+        loop.add_signal_handler(sig, on_first_signal, sig, loop, callback)
+
+
+def on_first_signal(
+    sig: signal.Signals, loop: asyncio.AbstractEventLoop, callback: Callable[[], object]
+) -> None:
+    """Called by the loop on a SIGINT or SIGTERM: the first starts the graceful shutdown.
+
+    From then on both signals have their default action back, so a second one kills the
+    process at once.
+    """
+    if signal.getsignal(sig) == signal.SIG_DFL:
+        # Two signals that arrived while a callback blocked the loop reach us back to
+        # back, after the first restored the default: the second must still exit at once.
+        signal.raise_signal(sig)
+        return
+    for each in SIGNALS:
+        loop.remove_signal_handler(each)
+        signal.signal(each, signal.SIG_DFL)  # a second signal: its default action, now
+    print(f"{sig.name}: shutting down (a second signal exits at once)", flush=True)
+    callback()
 
 
 async def shut_down(server: Any, app: Any, args: argparse.Namespace) -> None:
@@ -325,11 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{INSTALL[args.impl]}", file=sys.stderr)  # fmt: skip
         return 1
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
-    if args.impl == "minitornado" and args.trace:
+    if args.impl == "minitornado" and (args.trace or trace.enabled):
+        # (Again, with MINITORNADO_TRACE=1: this file's on_first_signal, step S1, exists now.)
         trace.enable()
     elif args.impl == "tornado" and (args.trace or trace.enabled):
         trace.disable()
-        print("--trace: the trace is minitornado's own (Tornado has no such hooks); "
+        print("--trace: the trace is minitornado's own (it watches minitornado's code, not "
+              "Tornado's); "
               "serving without it", file=sys.stderr)  # fmt: skip
     STARTERS[args.start](make_app(args.impl), args)
     print("Stopped.", flush=True)

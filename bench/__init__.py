@@ -7,7 +7,6 @@ the latest results). The modules:
 - ``measure.py``: how one server is measured (pinning, load, CPU and memory from /proc);
 - ``loadgen.py``: the built-in asyncio load generator, used when ``wrk`` is not installed;
 - ``hello_server.py``: the app both servers run;
-- ``strip_trace.py``: minitornado without its trace hooks, to measure what they cost off;
 - ``report.py``: medians, ratios, targets, tables.
 
 ``OPTIMISATIONS.md`` records what each optimisation of minitornado's hot path bought.

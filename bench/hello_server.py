@@ -5,10 +5,6 @@
 The first line on stdout (flushed at once) is ``listening <port>``; then the server runs
 until SIGTERM or SIGINT. The same code serves both implementations: only the imports
 differ, which is the promise minitornado makes to an application.
-
-Run it as a script, not with ``-m``: the benchmark's "no trace hooks" variant puts a
-modified copy of minitornado first on ``PYTHONPATH``, and a script does not put the
-current directory (holding the real ``minitornado/``) ahead of it on ``sys.path``.
 """
 
 import argparse

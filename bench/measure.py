@@ -45,7 +45,6 @@ class Config:
     loadgen: str = "auto"  # "wrk", "builtin" or "auto" (wrk when installed)
     path: str = "/"
     pin: bool = True  # taskset, when it exists and there are two cores
-    trace_check: bool = True
 
     def resolved_loadgen(self) -> str:
         if self.loadgen == "auto":
@@ -66,18 +65,15 @@ class RunRejected(Exception):
 class ServerProcess:
     """``bench/hello_server.py`` in a process of its own, pinned to the server core."""
 
-    def __init__(self, impl: str, config: Config, pythonpath: str | None = None) -> None:
+    def __init__(self, impl: str, config: Config) -> None:
         command = [sys.executable, str(BENCH_DIR / "hello_server.py"), "--impl", impl]
         if config.pinning():
             command = ["taskset", "-c", SERVER_CORE, *command]
-        env = dict(os.environ)
-        if pythonpath is not None:
-            env["PYTHONPATH"] = pythonpath
         # A file, not a pipe: a server logging a line per request (a 404 is a WARNING)
         # would fill a pipe nobody reads, and block.
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=self.stderr, env=env, text=True
+            command, stdout=subprocess.PIPE, stderr=self.stderr, text=True
         )
         self.port = self._read_port()
 

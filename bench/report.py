@@ -27,7 +27,6 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("nc_rps", "new connection per request throughput", ">=", 1.25),
     ("idle_kib_per_conn", "memory per idle connection", "<=", 0.5),
 )
-TRACE_TARGET_PCT = 2.0
 
 
 def ratios(mini: dict[str, float], tornado: dict[str, float]) -> dict[str, float]:
@@ -45,9 +44,6 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     median["ratios"] = {
         key: statistics.median(r["ratios"][key] for r in rounds) for key, *_ in METRICS
     }
-    timed = [r["trace"]["trace_off_timed_pct"] for r in rounds if r.get("trace")]
-    if timed:
-        median["trace_off_timed_pct"] = statistics.median(timed)
     return median
 
 
@@ -57,10 +53,6 @@ def targets(median: dict[str, Any]) -> list[dict[str, Any]]:
         value = median["ratios"][key]
         met = value >= bound if op == ">=" else value <= bound
         results.append({"target": f"{label} {op} {bound}x Tornado", "value": value, "met": met})
-    if "trace" in median:
-        cost = max(median["trace"]["keepalive_pct"], median["trace"]["newconn_pct"])
-        results.append({"target": f"--trace off costs < {TRACE_TARGET_PCT}% CPU per request",
-                        "value": cost, "met": cost < TRACE_TARGET_PCT})  # fmt: skip
     return results
 
 
@@ -78,7 +70,6 @@ def format_text(report: dict[str, Any]) -> str:
     lines = [_text_line(headers, widths), _text_line(["-" * w for w in widths], widths)]
     lines += [_text_line(row, widths) for row in rows]
     lines.append("")
-    lines += _trace_lines(report)
     lines += [_target_line(t) for t in report["targets"]]
     return "\n".join(lines)
 
@@ -98,27 +89,9 @@ def _text_line(cells: list[str], widths: list[int]) -> str:
     )
 
 
-def _trace_lines(report: dict[str, Any]) -> list[str]:
-    counted = report["median"].get("trace")
-    if counted is None:
-        return ["trace: no `if trace.enabled:` guards in minitornado to measure"]
-    per_round = ", ".join(
-        f"{r['trace']['trace_off_timed_pct']:+.1f}%" for r in report["rounds"] if r.get("trace")
-    )
-    return [
-        f"trace off, counted: {counted['guards_per_keepalive_request']:.0f} guards per "
-        f"keep-alive request, {counted['guards_per_newconn_request']:.0f} per new connection, "
-        f"{counted['ns_per_guard']:.1f} ns each: {counted['keepalive_pct']:.3f}% and "
-        f"{counted['newconn_pct']:.3f}% of the CPU time per request",
-        "trace off, timed (cross-check; the spread between rounds is wider than 2%): "
-        f"keep-alive CPU µs/req vs. a copy without the guards: {per_round} per round",
-    ]
-
-
 def _target_line(target: dict[str, Any]) -> str:
     mark = "met" if target["met"] else "NOT met"
-    unit = "%" if "trace" in target["target"] else "x"
-    return f"target {target['target']}: {target['value']:.2f}{unit} ({mark})"
+    return f"target {target['target']}: {target['value']:.2f}x ({mark})"
 
 
 # ---- Markdown (the README's table) --------------------------------------------------------

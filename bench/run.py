@@ -14,8 +14,7 @@ generator runs on core 1 (when ``taskset`` exists and there are two cores). Per 
 3. keep-alive: ``--connections`` connections for ``--duration`` seconds;
 4. a new connection per request, as many at a time, for as long.
 
-Then, if minitornado has trace hooks, a third server: minitornado without them (see
-``strip_trace.py``), keep-alive only, to measure what the hooks cost when tracing is off.
+The study trace is not measured: turned off, it installs nothing.
 
 A run where any response is not a 200 is rejected: the command prints why and exits 1.
 The table ends with the medians over the rounds and the issue's targets, met or not.
@@ -29,12 +28,11 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import report, strip_trace, trace_cost
+from bench import report
 from bench.measure import Config, RunRejected, ServerProcess, idle_memory, raised_fd_limit, run_load
 
 
@@ -75,7 +73,6 @@ def parse_args(argv: list[str] | None) -> _Args:
     parser.add_argument("--loadgen", choices=("auto", "wrk", "builtin"), default="auto")
     parser.add_argument("--path", default="/", help="the URL path to load (the app serves /)")
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
-    parser.add_argument("--no-trace-check", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -86,7 +83,6 @@ def parse_args(argv: list[str] | None) -> _Args:
         rounds=args.rounds, duration=args.duration, warmup=warmup,
         connections=args.connections, idle_connections=args.idle_connections,
         loadgen=args.loadgen, path=args.path, pin=not args.no_pin,
-        trace_check=not args.no_trace_check,
     )  # fmt: skip
     parsed.json, parsed.markdown, parsed.progress = args.json, args.markdown, not args.quiet
     return parsed
@@ -97,22 +93,14 @@ def run(config: Config, progress: bool = True) -> dict[str, Any]:
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()
     rounds = []
-    with tempfile.TemporaryDirectory(prefix="bench-notrace-") as stripped_dir:
-        stripped = _stripped_package(config, Path(stripped_dir))
-        for number in range(1, config.rounds + 1):
-            result: dict[str, Any] = {}
-            for impl in report.IMPLS:
-                _say(progress, f"round {number}/{config.rounds}: {impl}")
-                result[impl] = measure_server(impl, config)
-            result["ratios"] = report.ratios(result["minitornado"], result["tornado"])
-            if stripped is not None:
-                _say(progress, f"round {number}/{config.rounds}: minitornado without trace hooks")
-                result["trace"] = measure_trace_cost(result["minitornado"], stripped, config)
-            rounds.append(result)
+    for number in range(1, config.rounds + 1):
+        result: dict[str, Any] = {}
+        for impl in report.IMPLS:
+            _say(progress, f"round {number}/{config.rounds}: {impl}")
+            result[impl] = measure_server(impl, config)
+        result["ratios"] = report.ratios(result["minitornado"], result["tornado"])
+        rounds.append(result)
     median = report.summarise(rounds)
-    if stripped is not None:
-        _say(progress, "counting the trace guards one request runs through")
-        median["trace"] = trace_off_cost(median, trace_cost.estimate())
     return {
         "machine": machine(config, load_before, started),
         "config": vars(config) | {"loadgen": config.resolved_loadgen(), "pinned": config.pinning()},
@@ -122,9 +110,9 @@ def run(config: Config, progress: bool = True) -> dict[str, Any]:
     }
 
 
-def measure_server(impl: str, config: Config, pythonpath: str | None = None) -> dict[str, float]:
+def measure_server(impl: str, config: Config) -> dict[str, float]:
     """One server process: memory with idle connections, then keep-alive, then new connections."""
-    server = ServerProcess(impl, config, pythonpath)
+    server = ServerProcess(impl, config)
     try:
         memory = idle_memory(server, config.idle_connections, config.path)
         if config.warmup > 0:
@@ -149,46 +137,6 @@ def measure_server(impl: str, config: Config, pythonpath: str | None = None) -> 
         "idle_kib_per_conn": memory["idle_kib_per_connection"],
         "rss_mib_idle": memory["rss_mib_idle"],
     }
-
-
-def measure_trace_cost(
-    shipped: dict[str, float], stripped: Path, config: Config
-) -> dict[str, float]:
-    """Keep-alive CPU per request without the trace hooks, against minitornado as shipped."""
-    server = ServerProcess("minitornado", config, pythonpath=str(stripped))
-    try:
-        if config.warmup > 0:
-            run_load(server, "keepalive", config.warmup, config)
-        keepalive = run_load(server, "keepalive", config.duration, config)
-    finally:
-        server.stop()
-    without = keepalive["cpu_us_per_request"]
-    return {
-        "no_hooks_ka_cpu_us": without,
-        "trace_off_timed_pct": 100 * (shipped["ka_cpu_us"] / without - 1),
-    }
-
-
-def trace_off_cost(median: dict[str, Any], counted: dict[str, float]) -> dict[str, float]:
-    """The trace hooks' cost with tracing off, as a share of a request's server CPU time:
-    guards per request x nanoseconds per guard (``trace_cost.py``), over the median CPU
-    time per request of minitornado in each mode."""
-    mini = median["minitornado"]
-    per_mode = {
-        "keepalive": counted["guards_per_keepalive_request"] / (mini["ka_cpu_us"] * 1000),
-        "newconn": counted["guards_per_newconn_request"] / (mini["nc_cpu_us"] * 1000),
-    }
-    return counted | {
-        "keepalive_pct": 100 * per_mode["keepalive"] * counted["ns_per_guard"],
-        "newconn_pct": 100 * per_mode["newconn"] * counted["ns_per_guard"],
-    }
-
-
-def _stripped_package(config: Config, directory: Path) -> Path | None:
-    if not config.trace_check or not strip_trace.has_trace_hooks():
-        return None
-    strip_trace.make_copy(directory)
-    return directory
 
 
 def machine(config: Config, load_before: tuple[float, float, float],

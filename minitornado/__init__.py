@@ -58,7 +58,7 @@ requests in progress). ``HTTPServer.shutdown()`` runs S2 to S5::
         tornado/tcpserver.py::TCPServer.stop
     S3. minitornado/http1connection.py::HTTP1ServerConnection.close_when_idle
         (ours alone: idle connections close now)
-    S4. minitornado/http1connection.py::HTTP1Connection._serve_as_last
+    S4. minitornado/http1connection.py::HTTP1Connection.serve_as_last
         (ours alone: requests in progress finish)
     S5. minitornado/httpserver.py::HTTPServer.close_all_connections
         tornado/httpserver.py::HTTPServer.close_all_connections
@@ -69,7 +69,9 @@ Each step names our definition, then Tornado's. These lists are
 ``minitornado.study.tour.STUDY_PATH`` printed; tests/test_tour.py checks that they are, and
 that a real server makes these calls in this order. ``minitornado.study.trace`` logs each
 step as it happens, start-up, requests and shutdown (``demo_app.py --trace``, or
-``MINITORNADO_TRACE=1`` for any app).
+``MINITORNADO_TRACE=1`` for any app). It watches the serving modules from outside, with a
+profile hook, and none of them imports it; this file, which serves nothing, is the one that
+reads ``MINITORNADO_TRACE`` (at its end) and switches it on.
 
 A complete application (tests/test_docs.py runs this very text)::
 
@@ -94,7 +96,16 @@ A complete application (tests/test_docs.py runs this very text)::
 Switch the import to ``from tornado import web`` and it runs on Tornado, unchanged.
 """
 
+import os
+
 # Tornado: tornado/__init__.py::version
 version = "0.1.0"
 # Tornado: tornado/__init__.py::version_info
 version_info = (0, 1, 0, 0)
+
+# MINITORNADO_TRACE=1 traces any app, with no change to its code. Without it the study package
+# is not even imported.
+if os.environ.get("MINITORNADO_TRACE", "") not in ("", "0"):
+    from minitornado.study import trace
+
+    trace.enable()

@@ -19,7 +19,8 @@ has sent the response itself, each request gets a new ``h11.Connection``; the by
 old one had received past its request (pipelined requests) seed the new one.
 
 Kept: ``HTTP1ConnectionParameters``; ``HTTP1ServerConnection`` (``start_serving``,
-``close``, and ours alone, ``close_when_idle`` for ``HTTPServer.shutdown``);
+``close``, and ours alone, ``close_when_idle`` and ``wait_closed`` for
+``HTTPServer.shutdown``);
 ``HTTP1Connection`` on the server side (``read_response``, ``write_headers``, ``write``,
 ``finish``, ``set_close_callback``, ``set_body_timeout``, ``set_max_body_size``): keep-alive
 and the HTTP/1.0 rules, pipelining, chunked bodies both ways, ``Expect: 100-continue``,
@@ -32,7 +33,14 @@ Left out: the client side (``is_client=True``, used by Tornado's ``simple_httpcl
 ``_GzipMessageDelegate`` gunzips request bodies); ``parse_hex_int`` and
 ``is_transfer_encoding_chunked`` (h11 parses lengths and chunk sizes).
 
-Compared with Tornado (each line has a test in tests/test_http1connection.py):
+Compared with Tornado (each line has a test in tests/test_http1connection.py, or the file
+it names):
+    Same: requests a client pipelines and then follows with a FIN (``shutdown(SHUT_WR)``)
+    are all answered, in order, before the connection closes. A FIN that arrives while the
+    last request received is still being handled keeps Tornado's meaning, "the client has
+    left": ``on_connection_close`` runs and that response is dropped. At the socket a
+    half-close cannot be told from a client that is gone, and a handler that waits (a long
+    poll) must learn that its client left (tests/test_half_close.py).
     Differs on purpose:
     - A header block over ``max_header_size`` is answered ``431 Request Header Fields Too
       Large`` before the close; Tornado closes without a word.
@@ -42,37 +50,74 @@ Compared with Tornado (each line has a test in tests/test_http1connection.py):
       RFC 9112 §7.1.1 and §7.1.2 allow (trailers are dropped); Tornado answers 400. So is
       whitespace after a chunk size (``5 ``, h11's leniency; the size read is the same).
     - A chunk size longer than 20 hex digits gets the bare 400 (h11's cap), even if it is
-      only leading zeros; Tornado reads it (tests/test_hostile_corpus.py).
+      only leading zeros; Tornado reads it (tests/test_hostile_corpus.py). A chunk size
+      over ``max_body_size`` is refused as soon as its line is read, as in Tornado, but
+      with the 413 above.
     - A request target holding raw non-ASCII bytes (an unencoded ``é``) gets the bare 400:
       h11 follows RFC 9112 §3.2. Tornado accepts it.
-    - When h11 is the one refusing the input, the reason in the log line
-      ``Malformed HTTP message from <ip>: <reason>`` is worded by h11.
+    - The reason in the log line ``Malformed HTTP message from <ip>: <reason>`` is Tornado's
+      whenever Tornado refuses the request too, though h11 is the one refusing most of them
+      (``_h11_checks.tornado_reason``; tests/test_http_differential.py). Where h11 alone
+      refuses (the raw non-ASCII target above), it is h11's; for a chunk size over 20
+      digits, Tornado's words for a bad chunk size, ``invalid chunk size``.
     - The application sees the ``Transfer-Encoding`` value lower-cased (``CHUNKED`` arrives
       as ``chunked``): h11 normalises it, as transfer codings are case-insensitive.
 
 Study path: step 13 (``HTTP1ServerConnection.start_serving``), step 14
 (``HTTP1Connection.read_response``: the h11 events) and step 17 (``write_headers``,
 ``finish``); shutdown steps S3 and S4 (``HTTP1ServerConnection.close_when_idle``,
-``HTTP1Connection._serve_as_last``), both ours alone.
+``HTTP1Connection.serve_as_last``), both ours alone.
 """
 
 import asyncio
-import contextlib
+import logging
 import socket
+import types
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import h11
 
 from minitornado import _h11_checks, httputil, iostream
-from minitornado._http1_util import (
-    _ExceptionLoggingContext,
-    _QuietException,
-    answer_to_refused,
-    format_header_block,
-    future_add_done_callback,
-    parse_int,
-)
 from minitornado.log import app_log, gen_log
+
+# What Tornado sends for any malformed request before it closes: no headers, no body.
+BARE_400 = b"HTTP/1.1 400 Bad Request\r\n\r\n"
+
+
+# Tornado: tornado/http1connection.py::_QuietException
+class _QuietException(Exception):
+    """A delegate failed; it is logged already, so only the connection must close."""
+
+
+# Tornado: tornado/http1connection.py::_ExceptionLoggingContext
+class _ExceptionLoggingContext:
+    """The ``with`` block around each call into a delegate (the application's code).
+
+    An ``HTTPInputError`` passes through: the client's fault, it gets a 400. Anything else
+    is logged with its traceback as ``Uncaught exception`` and becomes a
+    ``_QuietException``, which closes the connection without a response.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        if value is not None and not isinstance(
+            value, (httputil.HTTPInputError, asyncio.CancelledError)
+        ):
+            # A cancellation is no error of the delegate's: it passes through to the loop.
+            self.logger.error("Uncaught exception", exc_info=value)
+            raise _QuietException
+
 
 # Tornado: tornado/http1connection.py::_YIELD_THRESHOLD
 # A fast client can keep the stream's reads completing at once, and awaiting a finished
@@ -173,26 +218,27 @@ class HTTP1ServerConnection:
     # Tornado: tornado/http1connection.py::HTTP1ServerConnection._server_request_loop (step 13)
     async def _server_request_loop(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         # The only place where requests follow each other; each gets a new HTTP1Connection,
-        # seeded with what the previous one had received past its own request, or else
-        # with the first bytes the connection receives after being idle.
-        unparsed = b""
+        # given what the previous one had received past its own request (pipelined
+        # requests), or else the first bytes the connection receives after being idle.
+        received = b""
         try:
             while True:
-                if self._closing and not unparsed:
+                if self._closing and not received:
                     return  # close_when_idle() was called, and no request has begun
-                timer = None
-                if not unparsed:
+                header_deadline = None
+                if not received:
                     self._current = None  # idle: close_when_idle() closes at once
                     try:
-                        unparsed, timer = await self._wait_for_request()
+                        received, header_deadline = await self._wait_for_request()
                     except (iostream.StreamClosedError, asyncio.CancelledError):
                         return  # the client left, or the idle timeout or close() closed it
-                conn = HTTP1Connection(self.stream, False, self.params, self.context)
-                conn._timer = timer  # the header timeout, running since the wait began
-                conn._feed(unparsed)
+                conn = HTTP1Connection(
+                    self.stream, False, self.params, self.context,
+                    received=received, header_deadline=header_deadline,
+                )  # fmt: skip
                 self._current = conn
                 if self._closing:
-                    conn._serve_as_last()
+                    conn.serve_as_last()
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     ret = await conn.read_response(request_delegate)
@@ -208,7 +254,7 @@ class HTTP1ServerConnection:
                     return
                 if not ret:
                     return
-                unparsed = conn._unparsed
+                received = conn.pipelined
                 del conn, request_delegate  # while idle, hold nothing of the last request
                 # No asyncio.sleep(0) here, unlike Tornado: this request already gave the
                 # loop a turn (HTTP1Connection._wait_for_response), so other connections ran.
@@ -219,33 +265,49 @@ class HTTP1ServerConnection:
             self.stream.close()
             delegate.on_close(self)
 
-    async def _wait_for_request(self) -> tuple[bytes, asyncio.TimerHandle | None]:
+    async def _wait_for_request(self) -> tuple[bytes, float | None]:
         """Idle between two requests: wait for the first bytes of the next one.
 
         Only once they are here does the loop make the request's ``HTTP1Connection``: an
         idle keep-alive connection holds no parser and no request state, and a server may
         hold thousands (bench/OPTIMISATIONS.md). The header timeout runs while we wait
-        (``idle_connection_timeout``); its timer is returned for the ``HTTP1Connection``
-        to stop once the headers are in, so the wait and the headers share one timeout,
-        as in Tornado.
+        (``idle_connection_timeout``). Returns the bytes and, if the wait had to start that
+        timeout, its deadline (in ``IOLoop.time()``): the ``HTTP1Connection`` holds the
+        rest of the headers to the same deadline, so the wait and the headers share one
+        timeout, as in Tornado.
         """
         read = self.stream.read_bytes(self.params.chunk_size, partial=True)
         if read.done() or self.params.header_timeout is None:
             return await read, None  # the bytes were there already: no timer needed
-        timer = self.stream.io_loop.call_later(self.params.header_timeout, self.stream.close)
+        io_loop = self.stream.io_loop
+        deadline = io_loop.time() + self.params.header_timeout
+        timer = io_loop.call_at(deadline, self.stream.close)
         try:
-            return await read, timer
-        except BaseException:
-            self.stream.io_loop.remove_timeout(timer)
-            raise
+            return await read, deadline
+        finally:
+            io_loop.remove_timeout(timer)
 
     # Tornado: tornado/http1connection.py::HTTP1ServerConnection.close
     async def close(self) -> None:
-        """Close the connection now, even mid-request, and wait for its loop to end."""
+        """Close the connection now, even mid-request, and wait for its loop to end.
+
+        Compared with Tornado:
+            Differs on purpose: the request loop is also cancelled, so that a loop parked
+            in the application's own code (an awaited ``headers_received`` or
+            ``data_received``, a ``prepare()`` that never returns), which closing the
+            socket does not wake, ends too. Tornado's ``close()`` waits for it for ever
+            (tests/test_shutdown.py).
+        """
         self.stream.close()
         assert self._serving_future is not None
-        with contextlib.suppress(Exception):  # start_serving has it logged already
-            await self._serving_future
+        self._serving_future.cancel()  # the loop catches it: it ends as a client leaving does
+        await self.wait_closed()
+
+    # Ours alone.
+    async def wait_closed(self) -> None:
+        """Return once the request loop has ended: the connection is closed."""
+        assert self._serving_future is not None
+        await asyncio.wait([self._serving_future])  # never raises: start_serving logs errors
 
     # Ours alone: the per-connection half of HTTPServer.shutdown.     (shutdown, step S3)
     def close_when_idle(self) -> bool:
@@ -268,12 +330,10 @@ class HTTP1ServerConnection:
         # Between two requests (conn is None) the read for the next one is pending, unless
         # it has just completed: then its bytes are on their way to the loop, which sees
         # _closing and serves that request as the last one.
-        idle = conn._waiting_for_request() if conn is not None else self.stream.reading()
+        idle = conn.serve_as_last() if conn is not None else self.stream.reading()
         if idle and not _bytes_waiting(self.stream):
             self.stream.close()  # the pending read fails, and the request loop ends quietly
             return True
-        if conn is not None:
-            conn._serve_as_last()
         return False
 
 
@@ -304,6 +364,11 @@ class HTTP1Connection(httputil.HTTPConnection):
     response is finished: True if the connection may serve another request. The
     application answers with ``write_headers``, ``write`` and ``finish``.
 
+    Ours alone: ``received``, bytes of this request already read from the stream (the
+    first bytes after an idle wait, or what the previous request's connection received
+    past its end); ``header_deadline``, the ``IOLoop.time()`` by which the headers must
+    be in, when the wait for them began before this object was made.
+
     Compared with Tornado:
         Left out: the client side (``is_client`` must be False) and ``detach``.
     """
@@ -314,6 +379,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         is_client: bool,
         params: HTTP1ConnectionParameters | None = None,
         context: object | None = None,
+        *,
+        received: bytes = b"",
+        header_deadline: float | None = None,
     ) -> None:
         if is_client:
             raise NotImplementedError("minitornado's HTTP1Connection has no client side")
@@ -335,9 +403,13 @@ class HTTP1Connection(httputil.HTTPConnection):
         )
         # What was fed to h11 until it parsed the request (for _h11_checks); None after.
         self._header_data: list[bytes] | None = []
-        self._unparsed = b""  # received past the end of this request: the next one's start
+        # Received past the end of this request: the start of the next (pipelined) one.
+        # HTTP1ServerConnection hands it to the next request's HTTP1Connection.
+        self.pipelined = b""
         self._body_size = 0
         self._bytes_since_yield = 0
+        # The header timeout, then the body timeout: one runs at a time.
+        self._header_deadline = header_deadline
         self._timer: asyncio.TimerHandle | None = None
         self._read_finished = False
         self._request_start_line: httputil.RequestStartLine | None = None
@@ -351,6 +423,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._chunking_output = False
         self._expected_content_remaining: int | None = None
         self._pending_write: asyncio.Future[None] | None = None
+        self._feed(received)
 
     # ---- Reading the request (step 14) -------------------------------------------------
 
@@ -382,6 +455,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             while True:
                 event = self._h11.next_event()
                 if event is h11.NEED_DATA:
+                    self._check_chunk_size()
                     if body:  # hand over what we have before waiting on the network
                         await self._deliver_body(delegate, body)
                     await self._receive()
@@ -425,10 +499,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     async def _receive(self) -> None:
         """Wait for the next bytes from the client and give them to h11."""
         if self._header_data is not None and self._timer is None:
-            # The headers are not all in: the header timeout runs from here (or since the
-            # idle wait, see _wait_for_request). Headers that come whole, as nearly all
-            # do, never need a timer (bench/OPTIMISATIONS.md).
-            self._start_timer(self.params.header_timeout, self.stream.close)  # silent, as Tornado
+            self._start_header_timer()
         data = await self.stream.read_bytes(self.params.chunk_size, partial=True)
         self._feed(data)
         self._bytes_since_yield += len(data)
@@ -437,8 +508,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             await asyncio.sleep(0)
 
     def _feed(self, data: bytes) -> None:
-        # Called by _receive, and by HTTP1ServerConnection with the previous request's
-        # leftover bytes, before this request starts.
+        # Called by _receive, and by the constructor with the bytes already received.
         if not data:
             return  # (h11 would take b"" to mean "the client closed")
         if self._header_data is not None:
@@ -483,7 +553,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if headers.get("Expect") == "100-continue" and not self._write_finished:
             self.stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
         if "Content-Length" in headers or "Transfer-Encoding" in headers:
-            self._start_timer(self._body_timeout, self._on_body_timeout)
+            self._start_body_timer()
 
     async def _on_data(
         self, delegate: httputil.HTTPMessageDelegate, body: bytearray, data: bytes | bytearray
@@ -494,14 +564,19 @@ class HTTP1Connection(httputil.HTTPConnection):
         ``data_received`` calls (Tornado 6.6 does the same).
         """
         self._body_size += len(data)
-        # Counting what the current chunk still announces refuses a huge chunk size at once,
-        # as Tornado does, instead of waiting for bytes that would only be refused later.
-        if self._body_size + _h11_checks.chunk_bytes_announced(self._h11) > self._max_body_size:
-            # Only a chunked body gets here: a Content-Length was checked in _on_headers.
-            raise _h11_checks.ContentTooLarge("chunked body too large")
+        self._check_chunk_size()
         body += data
         if len(body) >= self.params.chunk_size:
             await self._deliver_body(delegate, body)
+
+    def _check_chunk_size(self) -> None:
+        # Called by the ladder before it waits for more of the body, and on each Data
+        # event. What the current chunk still announces counts as received: a chunk size
+        # line over the limit is refused as soon as it is read, as Tornado does, rather
+        # than after bytes that would only be refused later. (A Content-Length body was
+        # checked in _on_headers; outside a chunked body nothing is announced.)
+        if self._body_size + _h11_checks.chunk_bytes_announced(self._h11) > self._max_body_size:
+            raise _h11_checks.ContentTooLarge("chunked body too large")
 
     # Tornado: tornado/http1connection.py::HTTP1Connection._deliver_body
     async def _deliver_body(self, delegate: httputil.HTTPMessageDelegate, body: bytearray) -> None:
@@ -517,31 +592,52 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Called by the ladder once the request is fully read (EndOfMessage, or no body)."""
         self._cancel_timer()  # the body timeout ends here
         self._read_finished = True
-        self._unparsed = self._h11.trailing_data[0]  # pipelined requests, if any
+        self.pipelined = self._h11.trailing_data[0]
 
     async def _wait_for_response(self) -> None:
-        # While the application works on its response nothing is read, so the stream would
-        # not notice a client that leaves; its close callback will. But a stream the loop
-        # does not watch yet would have to register for that, and unregister as soon as a
-        # handler that answers in its first step closes the connection: so let the handler
-        # take that step first (bench/OPTIMISATIONS.md). That turn of the loop is also the
-        # one other connections get between two requests on this one, when the response
-        # was finished at once (a plain callable's): every request gives one.
-        if self._finish_future.done() or not self.stream._listening():
-            await asyncio.sleep(0)
-        if not self._finish_future.done() and not self.stream.closed():
+        # One turn of the loop first: the one Tornado's request loop gives other
+        # connections between two requests. It comes before the close callback so that a
+        # handler answering in its first step is done by then: registering for the
+        # client's hang-up costs two system calls on a stream the loop does not watch
+        # yet (bench/OPTIMISATIONS.md).
+        await asyncio.sleep(0)
+        if self._finish_future.done() or self.stream.closed():
+            return
+        # While the application works nothing is read, so only the close callback can
+        # notice a client that leaves (its FIN or reset). Not when it has pipelined more
+        # requests behind this one: a FIN then only ends what it sends, and the requests
+        # it already sent are answered first. (In Tornado they wait in the stream's
+        # buffer, which keeps the stream from noticing the FIN; here h11 holds them.)
+        if not self.pipelined:
             self.stream.set_close_callback(self._on_connection_close)
-            await self._finish_future
+        await self._finish_future
 
     async def _refuse(self, error: Exception) -> None:
         """Answer a malformed request (a bare 400, or 431/413 for the limits) and close."""
+        answer = _h11_checks.answer_to_refused(error, self._header_data is not None)
+        if isinstance(error, h11.RemoteProtocolError):  # in Tornado's words, where it has any
+            received = b"".join(self._header_data or [])
+            reason = _h11_checks.tornado_reason(error, received, self._max_body_size)
+            error = httputil.HTTPInputError(reason)
         gen_log.info("Malformed HTTP message from %s: %s", self.context, error)
-        await self.stream.write(answer_to_refused(error, self._header_data is not None))
+        await self.stream.write(answer or BARE_400)
         self.close()
 
-    def _start_timer(self, timeout: float | None, callback: Callable[[], None]) -> None:
-        if timeout is not None:
-            self._timer = self.stream.io_loop.call_later(timeout, callback)
+    def _start_header_timer(self) -> None:
+        # Called by _receive while the headers are not all in. Headers that come whole, as
+        # nearly all do, never need a timer (bench/OPTIMISATIONS.md). The deadline is the
+        # one the idle wait began (HTTP1ServerConnection._wait_for_request), if it did.
+        io_loop = self.stream.io_loop
+        if self._header_deadline is not None:
+            self._timer = io_loop.call_at(self._header_deadline, self.stream.close)
+        elif self.params.header_timeout is not None:
+            # A silent close, as in Tornado: the pending read fails, the request ends.
+            self._timer = io_loop.call_later(self.params.header_timeout, self.stream.close)
+
+    def _start_body_timer(self) -> None:
+        # Called by _on_headers when a body follows; _on_end_of_message stops it.
+        if self._body_timeout is not None:
+            self._timer = self.stream.io_loop.call_later(self._body_timeout, self._on_body_timeout)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -608,21 +704,23 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback = None
         self.stream.set_close_callback(None)
 
-    def _waiting_for_request(self) -> bool:
-        # Nothing of a request arrived: nothing fed to h11 but empty lines, and the read is
-        # still pending (a read that completed holds bytes on their way to _feed).
+    # Ours alone.                                                    (shutdown, step S4)
+    def serve_as_last(self) -> bool:
+        """Finish this request, with ``Connection: close`` if its headers are not out yet,
+        then close the connection.
+
+        Returns True if nothing of the request has arrived yet (only empty lines, and the
+        read for more is pending): the caller may close the connection now instead.
+        ``HTTP1ServerConnection.close_when_idle`` calls it.
+        """
+        self._last_request = True
+        if self._request_start_line is not None:  # (else _on_request reads the flag)
+            self._disconnect_on_finish = True
         return (
             self._header_data is not None
             and not any(self._header_data)
             and self.stream.reading()
         )
-
-    # Ours alone.                                                    (shutdown, step S4)
-    def _serve_as_last(self) -> None:
-        # Called by HTTP1ServerConnection.close_when_idle: finish this request, then close.
-        self._last_request = True
-        if self._request_start_line is not None:  # (else _on_request reads the flag)
-            self._disconnect_on_finish = True
 
     # Tornado: tornado/http1connection.py::HTTP1Connection.set_body_timeout
     def set_body_timeout(self, timeout: float) -> None:
@@ -687,7 +785,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._expected_content_remaining = parse_int(headers["Content-Length"])
         else:
             self._expected_content_remaining = None
-        data = format_header_block(start_line, headers)
+        data = _format_header_block(start_line, headers)
         if self.stream.closed():
             return self._closed_future()
         if chunk:
@@ -728,7 +826,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if self._pending_write is None:
             self._finish_request()
         else:
-            future_add_done_callback(self._pending_write, self._finish_request)
+            _future_add_done_callback(self._pending_write, self._finish_request)
 
     # Tornado: tornado/http1connection.py::HTTP1Connection._finish_request
     def _finish_request(self, future: object = None) -> None:
@@ -763,7 +861,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if not done.done():
                 done.set_result(None)
 
-        future_add_done_callback(self._pending_write, on_written)
+        _future_add_done_callback(self._pending_write, on_written)
         return done
 
     def _closed_future(self) -> asyncio.Future[None]:
@@ -775,3 +873,43 @@ class HTTP1Connection(httputil.HTTPConnection):
         failed.set_exception(iostream.StreamClosedError())
         failed.exception()  # nobody has to look at it: no "exception never retrieved" log
         return failed
+
+
+def _format_header_block(
+    start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
+) -> bytes:
+    """The status line (always ``HTTP/1.1``) and header lines, each ended by CRLF, then CRLF.
+
+    A CR or LF inside any line raises ``ValueError``: it would let a value start a header
+    (or a whole response) of its own.
+    """
+    # As in Tornado, the status line is UTF-8 (a reason "café" goes out as UTF-8) and
+    # header lines are latin-1: one byte per character, as HTTP/1.1 defines them.
+    status_line = f"HTTP/1.1 {start_line.code} {start_line.reason}"
+    lines = [f"{name}: {value}" for name, value in headers.get_all()]
+    for line in (status_line, *lines):
+        if "\r" in line or "\n" in line:
+            raise ValueError(f"Illegal characters (CR or LF) in header: {line!r}")
+    header_text = "".join([line + "\r\n" for line in lines])
+    return status_line.encode("utf-8") + b"\r\n" + header_text.encode("latin-1") + b"\r\n"
+
+
+# Tornado: tornado/http1connection.py::parse_int
+def parse_int(value: str) -> int:
+    """A non-negative decimal integer, ASCII digits only (``int()`` also takes ``" +5"``)."""
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"not an integer: {value!r}")
+    return int(value)
+
+
+# Tornado: tornado/concurrent.py::future_add_done_callback
+def _future_add_done_callback(
+    future: asyncio.Future[Any], callback: Callable[[asyncio.Future[Any]], None]
+) -> None:
+    """Call ``callback(future)`` now if ``future`` is done, else once it is."""
+    # asyncio's add_done_callback waits for a loop turn even when the Future is done
+    # already; most writes finish at once, and what follows them should too.
+    if future.done():
+        callback(future)
+    else:
+        future.add_done_callback(callback)

@@ -131,7 +131,7 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
                 await conn.close()
                 self._connections.discard(conn)
 
-    # Ours alone: Tornado has no drain.          (shutdown, step S2: it runs steps S2 to S5)
+    # Ours alone: Tornado has no drain.    (shutdown: step S2 begins here; it runs S2 to S5)
     async def shutdown(self, timeout: float = 5.0) -> int:
         """Stop the server gracefully: no request already accepted is lost. Returns how
         many connections were still busy at the deadline and had to be cut (0: none).
@@ -158,17 +158,10 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         connections = list(self._connections)
         for conn in connections:
             conn.close_when_idle()
-        loops = [conn._serving_future for conn in connections if conn._serving_future is not None]
-        if loops:
-            await asyncio.wait(loops, timeout=timeout)
+        if connections:
+            await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in connections],
+                               timeout=timeout)  # fmt: skip
         cut = len(self._connections)
-        for conn in list(self._connections):
-            # A loop may be parked in the application's own code (an awaited
-            # headers_received, a slow prepare), which closing the socket does not wake:
-            # cancel it, or close_all_connections() would wait for it for ever.
-            conn.stream.close()
-            if conn._serving_future is not None:
-                conn._serving_future.cancel()
         await self.close_all_connections()
         return cut
 

@@ -1,18 +1,23 @@
-"""HTTP's vocabulary: the objects and parsers every layer of the server shares.
+"""HTTP's vocabulary: the objects every layer of the server shares.
 
 Mirrors: tornado/httputil.py (Tornado 6.6), plus ``parse_qs_bytes`` from tornado/escape.py
 
-Nothing here touches a socket. The connection layer (``http1connection``) turns bytes into a
-``RequestStartLine`` and an ``HTTPHeaders``; the router builds an ``HTTPServerRequest`` from
-them; ``web.RequestHandler`` parses the body into arguments and files and answers with a
-``ResponseStartLine``. The three interface classes (``HTTPServerConnectionDelegate``,
-``HTTPMessageDelegate``, ``HTTPConnection``) are the contracts between those layers.
+Nothing here touches a socket. The connection layer (``http1connection``) gets the request
+line and header fields from h11 and turns them into a ``RequestStartLine`` and an
+``HTTPHeaders`` (``HTTPHeaders.add`` checks each field); the router builds an
+``HTTPServerRequest`` from them; ``web.RequestHandler`` has the body parsed into arguments and
+files and answers with a ``ResponseStartLine``. The three interface classes
+(``HTTPServerConnectionDelegate``, ``HTTPMessageDelegate``, ``HTTPConnection``) are the
+contracts between those layers. Bodies and cookies are parsed in ``_httputil_forms.py``; its
+public names are importable from here, as in Tornado.
 
 Kept: the strict checks Tornado 6.6 makes on untrusted input, with its error messages: header
 names and values (no obs-fold, no control characters), the request line, the ``Host`` rules,
-the 1000-argument cap on query strings and urlencoded bodies, the multipart part limits.
-``request.arguments`` has Tornado's shape: ``dict[str, list[bytes]]``, names decoded as
-latin-1, values left as bytes for ``RequestHandler.decode_argument``.
+the 1000-argument cap on query strings. ``HTTPHeaders.parse`` and
+``parse_request_start_line`` are kept for applications and tests; the server does not call
+them (h11 parses the request; the multipart parser uses ``HTTPHeaders.parse`` for part
+headers). ``request.arguments`` has Tornado's shape: ``dict[str, list[bytes]]``, names decoded
+as latin-1, values left as bytes for ``RequestHandler.decode_argument``.
 
 Left out: ``HTTPServerRequest.get_ssl_certificate`` (TLS client certificates); the Range
 helpers ``_parse_request_range`` / ``_get_content_range`` (only ``StaticFileHandler`` uses
@@ -20,8 +25,8 @@ them); ``_encode_header`` (websocket) and ``encode_username_password`` (HTTP cli
 ``ParseBodyConfig`` / ``set_parse_body_config`` (Tornado's knobs for the body limits: here the
 limits are constants with Tornado's default values).
 
-Study path: step 14 (``HTTPHeaders.parse`` and ``parse_request_start_line``, called by
-``HTTP1Connection`` while it reads a request), step 15 (the router builds the
+Study path: step 14 (``HTTP1Connection.read_response`` builds the ``RequestStartLine`` and
+``HTTPHeaders``, through ``_h11_checks.request_from_h11``), step 15 (the router builds the
 ``HTTPServerRequest``), step 16 (``RequestHandler._execute`` calls ``_parse_body``), step 17
 (``ResponseStartLine`` goes to ``HTTPConnection.write_headers``).
 """
@@ -43,18 +48,19 @@ from functools import lru_cache
 from http.client import responses as responses  # re-exported: web.py's reason phrases
 from typing import Any, AnyStr, NamedTuple, TypeVar, overload
 
+# Bodies and cookies are parsed in _httputil_forms.py; Tornado defines these names here
+# (parse_qs_bytes in tornado/escape.py), so they are importable from here too.
+from minitornado._httputil_forms import _MAX_ARGUMENTS
+from minitornado._httputil_forms import HTTPFile as HTTPFile
+from minitornado._httputil_forms import parse_body_arguments as parse_body_arguments
+from minitornado._httputil_forms import parse_cookie as parse_cookie
+from minitornado._httputil_forms import parse_multipart_form_data as parse_multipart_form_data
+from minitornado._httputil_forms import parse_qs_bytes as parse_qs_bytes
+
 _T = TypeVar("_T")
 
 # Tornado: tornado/httputil.py::HTTP_WHITESPACE
 HTTP_WHITESPACE = " \t"  # RFC 9110 §5.6.3 OWS: the only whitespace HTTP strips
-
-# The body limits (Tornado's defaults; Tornado lets set_parse_body_config change them).
-# Tornado: tornado/httputil.py::ParseUrlEncodedConfig.max_arguments
-_MAX_ARGUMENTS = 1000  # per query string and per urlencoded body
-# Tornado: tornado/httputil.py::ParseMultipartConfig.max_parts
-_MAX_MULTIPART_PARTS = 100
-# Tornado: tornado/httputil.py::ParseMultipartConfig.max_part_header_size
-_MAX_PART_HEADER_SIZE = 10 * 1024
 
 
 # Tornado: tornado/httputil.py::HTTPInputError
@@ -83,7 +89,7 @@ class _ABNF:
     Strings reach these rules decoded as latin-1, so ``\\x80-\\xff`` stands for one raw byte.
 
     Compared with Tornado:
-        Simplified: only the rules this package (and web.py's reason check) uses.
+        Simplified: only the rules used here and by ``set_status``'s reason check.
     """
 
     # RFC 9110 §5.6.2: token = 1*tchar. Header names and methods are tokens.
@@ -104,7 +110,7 @@ class _ABNF:
 
 
 # Control characters other than HTAB. For text that is real Unicode rather than latin-1
-# bytes (multipart part headers, header values set by the application in web.py).
+# bytes: multipart part headers, and the target RedirectHandler builds (_web_redirect.py).
 # Tornado: tornado/httputil.py::_FORBIDDEN_HEADER_CHARS_RE
 _FORBIDDEN_HEADER_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -212,8 +218,10 @@ class HTTPHeaders(MutableMapping[str, str]):
     check names and values against RFC 9110 and raise ``HTTPInputError``.
 
     Compared with Tornado:
-        Simplified: the joined value is built on each ``h[name]``, not cached; the constructor
-        takes a mapping, ``(name, value)`` pairs, keywords or another ``HTTPHeaders``.
+        Same: the constructor takes a mapping, ``(name, value)`` pairs, keywords, or another
+        ``HTTPHeaders`` (copied value by value).
+        Simplified: the joined value is built on each ``h[name]``, not cached; one
+        constructor signature instead of Tornado's typed overloads.
     """
 
     def __init__(self, *args: Any, **kwargs: str) -> None:
@@ -234,7 +242,8 @@ class HTTPHeaders(MutableMapping[str, str]):
         ``headers`` is the block decoded as latin-1, so each character is one byte. The
         multipart parser passes UTF-8 text with ``_chars_are_bytes=False``, which swaps the
         byte-level value rule for "no control characters".
-        Raises ``HTTPInputError`` on the first bad line.
+        Raises ``HTTPInputError`` on the first bad line. The server does not call it for a
+        request (h11 reads the header block; ``HTTPHeaders.add`` checks each field).
 
         Compared with Tornado:
             Same: the split on LF only (a lone CR, or U+2028, is data and then fails the
@@ -362,7 +371,9 @@ def parse_request_start_line(line: str) -> RequestStartLine:
     """Split a request line, strictly: token, one space, target, one space, ``HTTP/1.x``.
 
     Raises ``HTTPInputError`` ("Malformed HTTP request line", or "Unexpected HTTP version
-    'HTTP/2.0'" for a well-formed line of another major version).
+    'HTTP/2.0'" for a well-formed line of another major version). The server does not call
+    it: h11 splits the request line (refusing a malformed one), and ``_h11_checks`` refuses
+    a version other than HTTP/1.x.
     """
     match = _ABNF.request_line.fullmatch(line)
     if match is None:
@@ -553,283 +564,6 @@ def _check_host(headers: HTTPHeaders, version: str) -> str:
     if "," in host:
         raise HTTPInputError(f"Multiple host headers not allowed: {host!r}")
     return host
-
-
-# ---- Arguments: query strings and request bodies (steps 15-16) ----------------------------
-
-
-# Tornado: tornado/escape.py::parse_qs_bytes
-def parse_qs_bytes(
-    qs: str | bytes,
-    keep_blank_values: bool = False,
-    strict_parsing: bool = False,
-    *,
-    max_num_fields: int | None = None,
-) -> dict[str, list[bytes]]:
-    """Like ``urllib.parse.parse_qs``, but values stay bytes and names are latin-1 str.
-
-    Percent escapes are undone to raw bytes, so ``%C3%A9`` is ``b"\\xc3\\xa9"``: which
-    charset they are in is decided later (``RequestHandler.decode_argument``, UTF-8). A str
-    ``qs`` is taken as latin-1, the way the request line was decoded. More than
-    ``max_num_fields`` fields (empty ones count) raises ``ValueError``.
-
-    Compared with Tornado:
-        Simplified: ``urllib.parse.unquote_to_bytes`` instead of Tornado's faster trick.
-    """
-    if isinstance(qs, str):
-        qs = qs.encode("latin-1")
-    if not qs:
-        return {}
-    # Count before splitting, so an oversized input costs one pass and no list.
-    if max_num_fields is not None and qs.count(b"&") + 1 > max_num_fields:
-        raise ValueError("Max number of fields exceeded")
-    result: dict[str, list[bytes]] = {}
-    for field in qs.split(b"&"):
-        if not field and not strict_parsing:
-            continue
-        name, has_equals, value = field.partition(b"=")
-        if not has_equals and strict_parsing:
-            raise ValueError(f"bad query field: {field!r}")
-        if value or keep_blank_values:
-            key = urllib.parse.unquote_to_bytes(name.replace(b"+", b" ")).decode("latin-1")
-            result.setdefault(key, []).append(
-                urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
-            )
-    return result
-
-
-# Tornado: tornado/httputil.py::HTTPFile
-class HTTPFile(dict[str, Any]):
-    """One uploaded file: ``filename``, ``body`` (bytes) and ``content_type``.
-
-    Both ``f.body`` and ``f["body"]`` work; old tutorials use the second.
-    """
-
-    filename: str
-    body: bytes
-    content_type: str
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
-
-
-# Tornado: tornado/httputil.py::parse_body_arguments
-def parse_body_arguments(
-    content_type: str,
-    body: bytes,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
-    headers: HTTPHeaders | None = None,
-) -> None:
-    """Parse a form body into ``arguments`` and ``files`` (both updated in place).
-
-    ``application/x-www-form-urlencoded`` (at most 1000 fields) and ``multipart/form-data``
-    are understood; any other content type is left alone. Raises ``HTTPInputError`` on a
-    malformed body, or one still compressed (a ``Content-Encoding`` header: the server's
-    ``decompress_request`` would have removed it).
-
-    Compared with Tornado:
-        Left out: the ``config=`` keyword (limits are module constants here).
-    """
-    is_urlencoded = content_type.startswith("application/x-www-form-urlencoded")
-    is_multipart = content_type.startswith("multipart/form-data")
-    if (is_urlencoded or is_multipart) and headers and "Content-Encoding" in headers:
-        raise HTTPInputError(f"Unsupported Content-Encoding: {headers['Content-Encoding']}")
-    if is_urlencoded:
-        try:
-            parsed = parse_qs_bytes(body, keep_blank_values=True, max_num_fields=_MAX_ARGUMENTS)
-        except ValueError as e:
-            raise HTTPInputError(f"Invalid x-www-form-urlencoded body: {e}") from e
-        for name, values in parsed.items():
-            arguments.setdefault(name, []).extend(values)
-    elif is_multipart:
-        try:
-            _parse_multipart_content_type(content_type, body, arguments, files)
-        except (HTTPInputError, ValueError) as e:  # ValueError: a part header not in UTF-8
-            raise HTTPInputError(f"Invalid multipart/form-data: {e}") from e
-
-
-def _parse_multipart_content_type(
-    content_type: str,
-    body: bytes,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
-) -> None:
-    """Find the boundary in ``multipart/form-data; boundary=...`` and parse the body with it."""
-    media_type, *params = content_type.split(";")
-    if media_type.strip() != "multipart/form-data":  # "multipart/form-dataxyz"
-        raise HTTPInputError("Invalid content type")
-    for param in params:
-        key, _, value = param.strip().partition("=")
-        if key == "boundary" and value:
-            parse_multipart_form_data(value.encode("utf-8"), body, arguments, files)
-            return
-    raise HTTPInputError("multipart boundary not found")
-
-
-# Tornado: tornado/httputil.py::parse_multipart_form_data
-def parse_multipart_form_data(
-    boundary: bytes,
-    data: bytes,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
-) -> None:
-    """Parse a ``multipart/form-data`` body (RFC 7578) into ``arguments`` and ``files``.
-
-    Each part is ``--boundary CRLF headers CRLF CRLF content CRLF``; the body ends with
-    ``--boundary--``. A part whose ``Content-Disposition`` has a ``filename`` is a file.
-    Part headers are UTF-8 (browsers send raw UTF-8 file names); ``filename*=`` (RFC 5987)
-    is decoded too. Raises ``HTTPInputError``; at most 100 pieces (the text before the first
-    boundary counts as one, as in Tornado), part headers at most 10 KiB.
-
-    Compared with Tornado:
-        Left out: the ``config=`` keyword; RFC 2231 continuations (``filename*0=``).
-        Differs on purpose: a percent-encoded ``\\`` or ``"`` in ``filename*=`` is decoded
-        as itself (see ``_parse_header``).
-    """
-    if boundary.startswith(b'"') and boundary.endswith(b'"'):
-        boundary = boundary[1:-1]  # RFC 2046 allows a quoted boundary
-    end = data.rfind(b"--" + boundary + b"--")
-    if end == -1:
-        raise HTTPInputError("Invalid multipart/form-data: no final boundary found")
-    # maxsplit bounds the work on a body with thousands of tiny parts.
-    parts = data[:end].split(b"--" + boundary + b"\r\n", _MAX_MULTIPART_PARTS + 1)
-    if len(parts) > _MAX_MULTIPART_PARTS:
-        raise HTTPInputError("multipart/form-data has too many parts")
-    for part in parts:
-        if part:
-            _parse_multipart_part(part, arguments, files)
-
-
-def _parse_multipart_part(
-    part: bytes, arguments: dict[str, list[bytes]], files: dict[str, list[HTTPFile]]
-) -> None:
-    """Parse one part (everything between two boundary lines) and file it."""
-    header_end = part.find(b"\r\n\r\n")
-    if header_end == -1:
-        raise HTTPInputError("multipart/form-data missing headers")
-    if header_end > _MAX_PART_HEADER_SIZE:
-        raise HTTPInputError("multipart/form-data part header too large")
-    headers = HTTPHeaders.parse(part[:header_end].decode("utf-8"), _chars_are_bytes=False)
-    disposition, params = _parse_header(headers.get("Content-Disposition", ""))
-    if disposition != "form-data" or not part.endswith(b"\r\n"):
-        raise HTTPInputError("Invalid multipart/form-data")
-    if not params.get("name"):
-        raise HTTPInputError("multipart/form-data missing name")
-    value = part[header_end + 4 : -2]  # the CRLF before the next boundary is not content
-    if params.get("filename"):
-        content_type = headers.get("Content-Type", "application/unknown")
-        upload = HTTPFile(filename=params["filename"], body=value, content_type=content_type)
-        files.setdefault(params["name"], []).append(upload)
-    else:
-        arguments.setdefault(params["name"], []).append(value)
-
-
-_EXTENDED_PARAM_RE = re.compile(r"(\w+)\*")  # RFC 5987 §3.2: "filename*" marks an ext-value
-
-
-# Tornado: tornado/httputil.py::_parse_header
-def _parse_header(line: str) -> tuple[str, dict[str, str]]:
-    """Split ``form-data; name="a"; filename*=utf-8''%C3%A9.txt`` into its value and params.
-
-    Parameter names are lower-cased; quoted values lose their quotes and ``\\"`` / ``\\\\``
-    escapes; a ``name*=charset'lang'percent-encoded`` value (RFC 5987) is decoded and wins
-    over a plain ``name=``. Parameters without ``=`` are dropped.
-
-    Compared with Tornado:
-        Simplified: written directly instead of on ``email.utils``.
-        Left out: RFC 2231 continuations (``name*0=``, ``name*1=``) are not joined.
-        Differs on purpose: a ``\\`` or ``"`` percent-encoded in a ``name*=`` value comes
-        out as itself; Tornado (through ``email.utils``' re-quoting) returns it escaped, so
-        ``filename*=utf-8''C%3A%5Cf.txt`` gives it ``C:\\\\f.txt``.
-    """
-    value, *raw_params = _split_on_semicolons(line)
-    params: dict[str, str] = {}
-    extended: dict[str, str] = {}
-    for raw in raw_params:
-        name, equals, param = raw.partition("=")
-        if not equals:
-            continue
-        name, param = name.strip().lower(), _unquote_param(param.strip())
-        if extended_name := _EXTENDED_PARAM_RE.fullmatch(name):
-            extended[extended_name[1]] = _decode_rfc5987(param)
-        else:
-            params[name] = param
-    params.update(extended)
-    return value, params
-
-
-def _split_on_semicolons(line: str) -> list[str]:
-    """Split at each ``;`` outside double quotes; strip each piece.
-
-    A quote with a backslash just before it does not open or close quoting.
-    """
-    pieces, start, in_quotes = [], 0, False
-    for i, char in enumerate(line):
-        if char == '"' and line[i - 1 : i] != "\\":
-            in_quotes = not in_quotes
-        elif char == ";" and not in_quotes:
-            pieces.append(line[start:i].strip())
-            start = i + 1
-    pieces.append(line[start:].strip())
-    return pieces
-
-
-def _unquote_param(value: str) -> str:
-    """``"a\\"b"`` -> ``a"b``. Only ``\\"`` and ``\\\\`` are escapes: IE sends raw ``C:\\dir``."""
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].replace("\\\\", "\\").replace('\\"', '"')
-    return value
-
-
-def _decode_rfc5987(value: str) -> str:
-    """``utf-8'en'%E2%82%AC`` -> ``€`` (RFC 5987 §3.2). No charset means ASCII; an unknown
-    one leaves the escapes decoded as latin-1."""
-    charset, _language, encoded = value.split("'", 2) if value.count("'") >= 2 else ("", "", value)
-    try:
-        return urllib.parse.unquote(encoded, encoding=charset or "us-ascii", errors="replace")
-    except LookupError:
-        return urllib.parse.unquote(encoded, encoding="latin-1")
-
-
-# ---- Cookies ------------------------------------------------------------------------------
-
-
-# Tornado: tornado/httputil.py::parse_cookie
-def parse_cookie(cookie: str) -> dict[str, str]:
-    """Parse a ``Cookie`` header the way browsers write it, not the way the RFCs say.
-
-    Pairs split at every ``;`` (even inside quotes) and at the first ``=``; a piece without
-    ``=`` is a value with an empty name; a later name wins. Quoted values are unquoted with
-    ``http.cookies``' escapes (``\\"`` and octal ``\\042``). This is Django's algorithm.
-    """
-    cookies = {}
-    for piece in cookie.split(";"):
-        name, equals, value = piece.partition("=")
-        if not equals:
-            name, value = "", piece  # Firefox's reading of a bare value
-        name, value = name.strip(), value.strip()
-        if name or value:
-            cookies[name] = _unquote_cookie(value)
-    return cookies
-
-
-_COOKIE_ESCAPE_RE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))")
-
-
-# Tornado: tornado/httputil.py::_unquote_cookie
-def _unquote_cookie(value: str) -> str:
-    """Undo ``http.cookies``' quoting: ``"a\\"b\\012"`` -> ``a"b`` + newline. One regex pass,
-    so a long run of backslashes costs linear time (CVE-2024-7592 was a quadratic loop)."""
-    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
-        return value
-    return _COOKIE_ESCAPE_RE.sub(lambda m: chr(int(m[1], 8)) if m[1] else m[2], value[1:-1])
 
 
 # ---- URLs, dates ---------------------------------------------------------------------------

@@ -106,11 +106,13 @@ class IOLoop:
         since 6.3), unless ``instance`` is false, which raises ``RuntimeError`` instead.
 
         Compared with Tornado:
-            Differs on purpose: Tornado asks ``asyncio.get_event_loop()``, which warns on
-            Python 3.12 and 3.13 and raises on 3.14 when no loop is running; we never call it
-            in that state, so ``IOLoop.current()`` is silent on every Python from 3.10 on.
-            With ``instance=False`` and no loop, Tornado returns None; we raise, so the return
-            type stays ``IOLoop``.
+            Differs on purpose: Tornado asks ``asyncio.get_event_loop()``, which, with no loop
+            running and none set, warns on Python 3.12 and 3.13 and raises on 3.14; ours stops
+            that call before it warns (``_loop_set_for_this_thread``), so ``IOLoop.current()``
+            is silent on every Python from 3.10 on. With ``instance=False`` Tornado returns
+            None when there is no loop, and also when the loop has no IOLoop yet; we raise
+            ``RuntimeError`` in the first case and make the IOLoop in the second, so the
+            return type stays ``IOLoop``.
         """
         loop = _running_loop() or _loop_set_for_this_thread()
         if loop is None:
@@ -168,8 +170,7 @@ class IOLoop:
         """Call ``handler(fd, events)`` whenever ``fd`` is ready for ``events``.
 
         ``fd`` is an int or an object with ``fileno()``; the handler receives it back as given.
-        ``READ`` becomes ``asyncio add_reader`` (study path, step 8) and ``WRITE``
-        ``add_writer``.
+        ``READ`` becomes asyncio's ``add_reader`` (study path, step 8), ``WRITE`` ``add_writer``.
 
         Compared with Tornado:
             Same: ``ValueError`` when the fd is registered twice; ``ERROR`` is accepted and

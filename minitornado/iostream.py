@@ -13,7 +13,7 @@ The life of a read, in call order::
     read_until(b"\\r\\n")                     _start_read: one read at a time
       -> _try_inline_read                    1. the read buffer may already hold the answer
            -> _read_to_buffer_loop           2. else recv() now, while the kernel has data
-           -> _add_io_state(READ)            3. else ask the loop (add_handler, once)
+           -> _update_io_state()             3. else ask the loop (add_handler, once)
       ... later: IOLoop -> _handle_events -> _handle_read -> _read_to_buffer_loop
       -> _read_from_buffer -> _finish_read   the Future gets its bytes
 
@@ -26,7 +26,7 @@ Left out: ``BaseIOStream`` as a separate base class and its file hooks (``read_f
 ``write_to_fd``, ``close_fd``, ``get_fd_error``): there is one socket class, so its methods
 call ``recv`` / ``send`` / ``close`` directly. ``SSLIOStream`` and ``start_tls`` (TLS);
 ``PipeIOStream`` (pipes); ``read_into`` (reading into a caller's buffer); ``_StreamBuffer``
-(a deque of bytes here, see ``write``); the ``IOLoop.ERROR`` branch of ``_handle_events``
+(a plain list of pieces here, see ``write``); the ``IOLoop.ERROR`` branch of ``_handle_events``
 (asyncio never reports ERROR: a socket error shows up as readiness and the next ``recv`` or
 ``send`` raises it); Windows' 128 KB cap per ``send``.
 
@@ -106,8 +106,13 @@ class IOStream:
         Differs on purpose: ``stream.socket`` stays the (closed) socket object after
         ``close()``; Tornado sets it to None. Code that only reads ``socket.family`` works
         either way, and the attribute never needs a None check. And while no read is
-        pending, the stream goes on taking in data up to one chunk; Tornado stops at the
-        first byte (see ``_keep_listening``; tests/test_hot_path.py).
+        pending, a stream the loop already watches goes on taking in data up to one chunk;
+        Tornado stops at the first byte (see ``_listens_while_idle``; tests/test_hot_path.py).
+        And an EOF that nobody waits for (no read pending, and no close callback on a
+        stream with nothing unread) is left for the next read to find instead of closing
+        the stream at once, as Tornado's idle stream does: ``HTTP1Connection`` hands
+        pipelined requests to h11, not to this buffer, and they must still be answered
+        when the client half-closes after sending them (tests/test_half_close.py).
     """
 
     # Tornado: tornado/iostream.py::IOStream.__init__                    (study path, step 11)
@@ -155,11 +160,12 @@ class IOStream:
         self._connect_future: asyncio.Future[IOStream] | None = None
         self._connecting = False
         # The events we are registered for with the IOLoop; None = not registered at all.
+        # Only _update_io_state changes it.
         self._state: int | None = None
         self._closed = False
-        # The peer closed its side while data it sent before is still unread (see
-        # _read_to_buffer): no more listening for READ until a reader wants more.
-        self._eof_behind_buffer = False
+        # The peer has closed its side, and nobody was waiting for that yet (see
+        # _read_to_buffer): the next read finds the end of the stream.
+        self._eof_pending = False
 
     # ------------------------------------------------------------------ reads: the API
 
@@ -239,8 +245,7 @@ class IOStream:
         if pos is not None:
             self._read_from_buffer(pos)
             return
-        if not self.closed():
-            self._add_io_state(IOLoop.READ)
+        self._update_io_state()
 
     # Tornado: tornado/iostream.py::BaseIOStream._read_to_buffer_loop
     def _read_to_buffer_loop(self) -> int | None:
@@ -287,12 +292,14 @@ class IOStream:
                 return 0  # the error stays in self.error for whoever cares
             raise
         if not chunk:
-            if self._read_buffer and not self.reading():
-                # EOF behind unread data (pipelined requests, then a half-close): that data
-                # is still to be read and answered. A later recv() sees the EOF again.
-                self._eof_behind_buffer = True
-                return 0
-            self.close()  # EOF: the peer closed its side
+            # EOF: the peer closed its side. Close only if someone waits for that: a
+            # reader, or the close callback of a stream with nothing left to hand out.
+            # Otherwise the data received before the EOF (pipelined requests sent before a
+            # half-close) is still to be read and answered; a later recv() sees the EOF again.
+            if self.reading() or self._waiting_for_hang_up():
+                self.close()
+            else:
+                self._eof_pending = True
             return 0
         self._read_buffer += chunk
         if len(self._read_buffer) > self.max_buffer_size:
@@ -347,7 +354,6 @@ class IOStream:
         future, self._read_future = self._read_future, None
         if future is not None and not future.cancelled():
             future.set_result(data)
-        self._maybe_add_error_listener()
 
     # Tornado: tornado/iostream.py::BaseIOStream._consume
     def _consume(self, size: int) -> bytes:
@@ -397,9 +403,7 @@ class IOStream:
         self._write_futures.append((self._total_write_index, future))
         if not self._connecting:
             self._handle_write()
-            if self._write_buffer:
-                self._add_io_state(IOLoop.WRITE)
-            self._maybe_add_error_listener()
+            self._update_io_state()
         # Whatever is still queued of *this* write is the last piece; older pieces were
         # checked by their own write(). Freeze it if the caller could still mutate it.
         if self._write_buffer and not _is_immutable(self._write_buffer[-1]):
@@ -466,19 +470,7 @@ class IOStream:
                 return
             if events & IOLoop.WRITE:
                 self._handle_write()
-            if self.closed():
-                return
-            # Re-register for exactly what is still wanted.
-            state = IOLoop.ERROR
-            if self.reading():
-                state |= IOLoop.READ
-            if self.writing():
-                state |= IOLoop.WRITE
-            if state == IOLoop.ERROR and self._keep_listening():
-                state |= IOLoop.READ
-            if state != self._state:
-                self._state = state
-                self.io_loop.update_handler(self.socket, state)
+            self._update_io_state()
         except UnsatisfiableReadError as e:
             gen_log.info("Unsatisfiable read, closing connection: %s", e)
             self.close(exc_info=e)
@@ -486,23 +478,6 @@ class IOStream:
             gen_log.error("Uncaught exception, closing connection.", exc_info=True)
             self.close(exc_info=e)
             raise
-
-    def _keep_listening(self) -> bool:
-        # Whether an idle stream (no read pending, nothing to write) stays registered for
-        # READ. With an empty buffer, yes: a hang-up must be noticed. With data buffered,
-        # Tornado stops listening. But in keep-alive the next request usually arrives
-        # while the previous response is being finished: stopping now and listening again
-        # once the request is read (set_close_callback) costs two epoll_ctl calls and two
-        # trips through asyncio per request (bench/OPTIMISATIONS.md). So listening goes on
-        # up to one chunk of unread data (the memory a client can make us hold stays
-        # bounded), and stops at an EOF behind the buffer, which would be reported forever.
-        if not self._read_buffer:
-            return True
-        return len(self._read_buffer) < self.read_chunk_size and not self._eof_behind_buffer
-
-    def _listening(self) -> bool:
-        # Whether the loop watches the socket for READ already (HTTP1Connection asks).
-        return self._state is not None and bool(self._state & IOLoop.READ)
 
     # Tornado: tornado/iostream.py::BaseIOStream._handle_read
     def _handle_read(self) -> None:
@@ -518,30 +493,63 @@ class IOStream:
             self._read_from_buffer(pos)
 
     # Tornado: tornado/iostream.py::BaseIOStream._add_io_state
-    def _add_io_state(self, state: int) -> None:
-        # When do we register with the loop? Three facts:
-        #  - most reads and writes finish at once: the request is already in the kernel's
-        #    receive buffer, the response fits in its send buffer;
-        #  - registering costs system calls (epoll_ctl) and a trip through the loop;
-        #  - yet a peer that hangs up on an idle connection is only seen as "readable".
-        # So every operation first tries the socket directly, and only one that cannot finish
-        # calls this; the first call is add_handler, later ones update_handler. And
-        # _maybe_add_error_listener registers READ on an idle stream that has a close
-        # callback, the one case where someone waits for nothing but the hang-up.
+    def _update_io_state(self) -> None:
+        """Register with the loop for exactly the events this stream wants now.
+
+        The one place that decides it (Tornado spreads it over ``_add_io_state``,
+        ``_maybe_add_error_listener`` and the end of ``_handle_events``). Called after
+        every operation that may change the answer.
+        """
         if self.closed():
             return
+        events = 0
+        if self.reading():
+            events |= IOLoop.READ
+        if self.writing() or self._connecting:
+            events |= IOLoop.WRITE
+        if not events and self._listens_while_idle():
+            events = IOLoop.READ
         if self._state is None:
-            self._state = IOLoop.ERROR | state
-            self.io_loop.add_handler(self.socket, self._handle_events, self._state)
-        elif not self._state & state:
-            self._state |= state
-            self.io_loop.update_handler(self.socket, self._state)
+            if events:  # registration is lazy: only once something has to wait
+                self._state = events
+                self.io_loop.add_handler(self.socket, self._handle_events, events | IOLoop.ERROR)
+        elif events != self._state:
+            self._state = events
+            self.io_loop.update_handler(self.socket, events | IOLoop.ERROR)
 
-    # Tornado: tornado/iostream.py::BaseIOStream._maybe_add_error_listener
-    def _maybe_add_error_listener(self) -> None:
-        idle = self._state is None or self._state == IOLoop.ERROR
-        if idle and not self.closed() and not self._read_buffer and self._close_callback:
-            self._add_io_state(IOLoop.READ)
+    def _listens_while_idle(self) -> bool:
+        # Whether a stream with no read pending and nothing to write watches for READ.
+        # Three facts:
+        #  - registering costs system calls (epoll_ctl) and a trip through the loop, and
+        #    most reads and writes finish at once, so a stream registers only when
+        #    something has to wait;
+        #  - a peer that hangs up on an idle connection is seen only as "readable";
+        #  - in keep-alive the next request usually arrives while the previous response is
+        #    being finished: unregistering now and registering again for the next read
+        #    costs two epoll_ctl calls and two trips through asyncio per request
+        #    (bench/OPTIMISATIONS.md).
+        # So: listen when a close callback waits for the hang-up and nothing is left to hand
+        # out (as Tornado does), and a registered stream goes on listening while less than
+        # one chunk is unread, which bounds what a client can make us hold. Never once the
+        # peer's EOF is pending: the loop would report it for ever.
+        if self._waiting_for_hang_up():
+            return True
+        return (
+            self._state is not None
+            and not self._eof_pending
+            and len(self._read_buffer) < self.read_chunk_size
+        )
+
+    def _waiting_for_hang_up(self) -> bool:
+        # Someone waits for nothing but the peer's hang-up (HTTP1Connection, while the
+        # application works on a response): a close callback, no read, nothing to send, and
+        # no unread data, which a later read would still want whatever follows it.
+        return (
+            self._close_callback is not None
+            and not self.reading()
+            and not self.writing()
+            and not self._read_buffer
+        )
 
     # ------------------------------------------------------------------ closing
 
@@ -549,7 +557,7 @@ class IOStream:
     def set_close_callback(self, callback: Callable[[], object] | None) -> None:
         """Have the loop call ``callback()`` once after the stream closes (None to unset)."""
         self._close_callback = callback
-        self._maybe_add_error_listener()
+        self._update_io_state()
 
     # Tornado: tornado/iostream.py::BaseIOStream.close
     def close(self, exc_info: _ExcInfo = False) -> None:
@@ -675,7 +683,7 @@ class IOStream:
         except OSError as e:
             self.close(exc_info=e)  # refused at once (some systems do that on localhost)
             return future
-        self._add_io_state(IOLoop.WRITE)
+        self._update_io_state()
         return future
 
     # Tornado: tornado/iostream.py::IOStream._handle_connect

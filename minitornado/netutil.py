@@ -4,8 +4,8 @@ Mirrors: tornado/netutil.py (Tornado 6.6)
 
 Kept: ``bind_sockets`` (one non-blocking listening socket per address of the host, all on one
 port), ``bind_unix_socket``, ``add_accept_handler`` (accept at most ``_DEFAULT_BACKLOG``
-connections per wake-up, return a function that stops accepting), ``is_valid_ip`` and the
-``_DEFAULT_BACKLOG`` constant.
+connections per wake-up, return a function that stops accepting; ours alone, pause for a
+second when out of file descriptors), ``is_valid_ip`` and the ``_DEFAULT_BACKLOG`` constant.
 
 Left out: ``ssl_options_to_context`` and ``ssl_wrap_socket`` (minitornado serves plain TCP;
 Tornado builds an ``ssl.SSLContext`` from an options dict there); the ``Resolver`` family
@@ -16,7 +16,6 @@ Study path (numbers from ``minitornado/__init__.py``): step 4 is ``bind_sockets`
 ``add_accept_handler``, and the accept handler it registers starts step 10.
 """
 
-import asyncio
 import errno
 import os
 import socket
@@ -32,7 +31,7 @@ from minitornado.log import gen_log
 # accept (see add_accept_handler).
 _DEFAULT_BACKLOG = 128  # Tornado: tornado/netutil.py::_DEFAULT_BACKLOG (same value)
 
-# How long the accept handler sleeps when the process is out of file descriptors.
+# How long the accept handler pauses when the process is out of file descriptors.
 # The precedent is asyncio's own accept loop, which waits constants.ACCEPT_RETRY_DELAY (1 s).
 _ACCEPT_RETRY_DELAY = 1.0
 
@@ -56,23 +55,20 @@ def bind_sockets(
 ) -> list[socket.socket]:
     """Create non-blocking listening sockets for every address of ``address`` on ``port``.
 
-    ``address`` is an IP address or a host name; ``None`` or ``""`` means every interface
-    (``0.0.0.0`` and ``::``), and a name such as ``"localhost"`` gives one socket per address it
-    resolves to. ``family`` narrows the lookup to ``AF_INET`` or ``AF_INET6``. ``flags`` are the
-    ``AI_*`` flags for ``getaddrinfo`` (default ``AI_PASSIVE``). With ``port=0`` the kernel picks
-    a free port for the first socket and every other socket reuses it, so a server has one port.
-
-    Each socket gets ``SO_REUSEADDR`` (not on Windows), ``SO_REUSEPORT`` when ``reuse_port``
-    (``ValueError`` if the platform has none), ``IPV6_V6ONLY`` when it is IPv6, and is listening
-    with ``backlog`` when returned. Nothing touches the event loop: that is step 6.
+    ``address`` is an IP or a host name (one socket per address it resolves to); ``None`` or
+    ``""`` means every interface (``0.0.0.0`` and ``::``). ``family`` narrows the lookup to
+    ``AF_INET`` or ``AF_INET6``; ``flags`` are ``getaddrinfo``'s ``AI_*`` flags (default
+    ``AI_PASSIVE``). With ``port=0`` the kernel picks a port for the first socket and the others
+    reuse it. Each socket gets ``SO_REUSEADDR`` (not on Windows), ``SO_REUSEPORT`` if
+    ``reuse_port`` (``ValueError`` where there is none), ``IPV6_V6ONLY`` if IPv6, and comes back
+    listening with ``backlog``. The event loop is not touched: that is step 6.
 
     Compared with Tornado:
         Same: the lookup, the socket options, the shared port-0 port, and skipping ``::1`` for
         ``"localhost"`` when the host cannot bind IPv6 (EADDRNOTAVAIL, as in default Docker).
         Left out: tolerating ``ENOPROTOOPT`` from ``SO_REUSEADDR`` (GNU Hurd).
-        Differs on purpose: when a bind fails (say the port is in use), every socket made so
-        far is closed before the error propagates; Tornado leaves them open for the garbage
-        collector (and its ``ResourceWarning``).
+        Differs on purpose: a failed bind (say the port is in use) closes every socket made
+        so far; Tornado leaves them to the garbage collector (and its ``ResourceWarning``).
     """
     if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
         raise ValueError("the platform doesn't support SO_REUSEPORT")
@@ -158,8 +154,9 @@ def _set_listener_options(sock: socket.socket, af: socket.AddressFamily, reuse_p
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if af == socket.AF_INET6:
-        # Linux lets an IPv6 socket on "::" take IPv4 clients too, which would collide with
-        # our separate IPv4 socket on 0.0.0.0. Other systems never do, so always say v6-only.
+        # Linux and macOS let an IPv6 socket on "::" take IPv4 clients too, by default, which
+        # would collide with our separate IPv4 socket on 0.0.0.0; Windows and FreeBSD default
+        # to v6-only. Saying it everywhere gives every system the same pair of sockets.
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     sock.setblocking(False)
 
@@ -194,6 +191,7 @@ def bind_unix_socket(
 
     Compared with Tornado:
         Same: the stale-socket removal, the refusal, the chmod, abstract names.
+        Left out: tolerating ``ENOPROTOOPT`` from ``SO_REUSEADDR`` (GNU Hurd).
         Differs on purpose: the path is checked before the socket is made, so a refusal
         leaves no socket behind (Tornado's waits for the garbage collector).
         Simplified: always defined (Tornado defines it only where ``socket.AF_UNIX`` exists;
@@ -229,91 +227,74 @@ def add_accept_handler(
 ) -> Callable[[], None]:
     """Call ``callback(connection, address)`` for each client that connects to ``sock``.
 
-    The handler is registered for READ on ``IOLoop.current()``: the loop current *now*, when
-    the server calls ``listen()``, not when it is started. Whatever then runs that asyncio loop
-    serves. Each wake-up accepts at most ``_DEFAULT_BACKLOG`` (128) connections, so a flood of
-    clients cannot starve other callbacks; the rest are accepted on the next wake-up.
-
-    Returns a function that unregisters the handler and stops accepting at once, even in the
-    middle of a batch (a callback may call it). Calling it again does nothing.
+    Registers for READ on ``IOLoop.current()`` as it is now (for a server, when ``listen()``
+    runs); whatever later runs that asyncio loop serves. One wake-up accepts at most
+    ``_DEFAULT_BACKLOG`` (128) clients, so a flood cannot starve other callbacks. Returns a
+    function that stops accepting at once, even mid-batch; calling it again does nothing.
 
     Compared with Tornado:
-        Same: the per-wake-up cap and the returned remover; ``ConnectionAbortedError`` (a client
-        that gave up while queued) is skipped; other errors escape to the loop, which logs them.
+        Same: the per-wake-up cap, the remover, skipping ``ConnectionAbortedError``.
         Simplified: the "removed" flag is a ``nonlocal`` bool, not a one-item list.
-        Differs on purpose: when ``accept()`` fails for lack of resources (EMFILE, ENFILE,
-        ENOBUFS, ENOMEM), Tornado lets the error escape and, since the client stays queued, the
-        loop wakes again at once: it spins at full CPU and logs a traceback per turn. Here the
-        handler logs once on ``minitornado.general`` (until it has drained the queue again),
-        unregisters for ``_ACCEPT_RETRY_DELAY`` seconds and tries again, as asyncio's own
-        servers do; after a wake-up that accepted some, it only waits one loop turn, in
-        which those may close and free descriptors (tests/test_fd_exhaustion.py).
+        Differs on purpose: out of descriptors (EMFILE...), Tornado's handler raises and the
+        still-readable socket wakes it at once, a traceback per turn at full CPU; ours logs
+        once and pauses for a second (``_pause_accepting``; tests/test_fd_exhaustion.py).
     """
-    # The handler is always in exactly one state: registered with the loop, paused (only
-    # retry_timer is pending), or removed (neither; for good).
     io_loop = IOLoop.current()
     removed = False
-    out_of_resources = False  # True from the first failed accept until the queue is drained
-    retry_timer: asyncio.TimerHandle | None = None  # set while the handler is paused
+    short = False  # out of descriptors since the queue was last drained (logged already)
 
-    def accept_handler(fileobj: Any, events: int) -> None:
-        nonlocal out_of_resources
-        for accepted in range(_DEFAULT_BACKLOG):
+    def accept_handler(fd: Any, events: int) -> None:
+        nonlocal short
+        for _ in range(_DEFAULT_BACKLOG):
             if removed:  # a callback in this batch stopped the server and closed sock
                 return
             try:
                 connection, address = sock.accept()
             except BlockingIOError:  # the queue is empty: wait for the next wake-up
-                out_of_resources = False  # caught up: a shortage after this is a new one
+                short = False
                 return
-            except ConnectionAbortedError:  # the client left before we got to it
+            except ConnectionAbortedError:  # the client left while queued
                 continue
             except OSError as e:
                 if e.errno not in _OUT_OF_RESOURCES:
                     raise
-                if accepted:
-                    # Some made it this wake-up, and may close at once (clients that left
-                    # while queued), freeing descriptors: one loop turn before backing off.
-                    report_shortage(e)
-                else:
-                    pause(e)
+                _pause_accepting(io_loop, sock, e, log=not short, resume=resume)
+                short = True
                 return
             callback(connection, address)
 
-    def report_shortage(error: OSError) -> None:
-        nonlocal out_of_resources
-        if not out_of_resources:  # once, until the queue is drained again
-            gen_log.error(
-                "Cannot accept connections on %s (%s); retrying every %s s",
-                sock.getsockname(),
-                error,
-                _ACCEPT_RETRY_DELAY,
-            )
-        out_of_resources = True
-
-    def pause(error: OSError) -> None:
-        nonlocal retry_timer
-        report_shortage(error)
-        io_loop.remove_handler(sock)
-        retry_timer = io_loop.call_later(_ACCEPT_RETRY_DELAY, resume)
-
     def resume() -> None:
-        nonlocal retry_timer
-        retry_timer = None
-        io_loop.add_handler(sock, accept_handler, IOLoop.READ)
+        if not removed:
+            io_loop.add_handler(sock, accept_handler, IOLoop.READ)
 
     def remove_handler() -> None:
         nonlocal removed
-        if removed:
-            return
         removed = True
-        if retry_timer is not None:
-            io_loop.remove_timeout(retry_timer)
-        else:
-            io_loop.remove_handler(sock)
+        io_loop.remove_handler(sock)  # (a no-op if already removed, or paused)
 
     io_loop.add_handler(sock, accept_handler, IOLoop.READ)
     return remove_handler
+
+
+def _pause_accepting(
+    io_loop: IOLoop, sock: socket.socket, error: OSError, log: bool, resume: Callable[[], None]
+) -> None:
+    """Out of descriptors: stop watching ``sock``, and call ``resume()`` a second later.
+
+    The client that could not be accepted stays queued, so the socket stays readable: without
+    the pause the loop would call the accept handler again at once, for the same failure.
+    ``_ACCEPT_RETRY_DELAY`` (1 s) is asyncio's own back-off for its servers. ``log`` is False
+    while the same shortage goes on, so an episode logs one line, not one per retry.
+    """
+    if log:
+        gen_log.error(
+            "Cannot accept connections on %s (%s); retrying every %s s",
+            sock.getsockname(),
+            error,
+            _ACCEPT_RETRY_DELAY,
+        )
+    io_loop.remove_handler(sock)
+    io_loop.call_later(_ACCEPT_RETRY_DELAY, resume)
 
 
 # Tornado: tornado/netutil.py::is_valid_ip

@@ -422,9 +422,16 @@ class PathMatches(Matcher):
     def _find_groups(self) -> tuple[str | None, int | None]:
         """The pattern as a ``%s`` template and its group count, or ``(None, None)``.
 
-        ``/([0-9]{4})/([a-z-]+)/`` gives ``("/%s/%s/", 2)``. Only patterns made of literal
-        text (``re.escape`` style) and simple groups can be reversed: nested groups, or
-        regex syntax outside the groups, give ``(None, None)``.
+        ``/([0-9]{4})/([a-z-]+)/`` gives ``("/%s/%s/", 2)``: the text outside the groups,
+        with ``re.escape``'s backslashes removed. Only two things give ``(None, None)``, for
+        which ``reverse`` raises ``ValueError``: a ``(`` that opens no capturing group
+        (``(?:``, ``\\(``), and a backslash before an ASCII letter or digit outside the
+        groups (``\\d``, ``\\1``). Other regex syntax there is copied as if literal
+        (``/a+/(x)`` gives ``"/a+/%s"``), and nested groups leave a template with fewer
+        ``%s`` than groups, which ``reverse`` fails to fill (``TypeError``).
+
+        Compared with Tornado:
+            Same: the template, the two refusals, and the copied syntax.
         """
         pattern = self.regex.pattern
         if pattern.startswith("^"):
@@ -432,7 +439,7 @@ class PathMatches(Matcher):
         if pattern.endswith("$"):
             pattern = pattern[:-1]
         if self.regex.groups != pattern.count("("):
-            return None, None  # a "(" that is not a group, or a nested group
+            return None, None  # a "(" that opens no capturing group: "(?:", "\("
         pieces = []
         try:
             for fragment in pattern.split("("):

@@ -4,13 +4,12 @@ Mirrors: tornado/tcpserver.py (Tornado 6.6)
 
 Kept: ``TCPServer`` with ``listen``, ``add_sockets``/``add_socket``, ``stop``, the
 ``handle_stream`` override point (plain or ``async def``) and ``_handle_connection``, which
-wraps each accepted socket in an ``IOStream``. ``bind`` + ``start`` are kept for one process
-only, to show that ``listen`` never needed ``start``.
+wraps each accepted socket in an ``IOStream``. The legacy pair ``bind`` + ``start`` is kept,
+with forking (``start(num_processes)`` calls ``process.fork_processes``), to show that
+``listen`` never needed ``start``.
 
 Left out: TLS (``ssl_options``: Tornado wraps each connection with ``ssl_wrap_socket`` and
-builds an ``SSLIOStream`` in ``_handle_connection``); forking in ``start(num_processes)``
-(Tornado calls ``tornado.process.fork_processes``, deprecated since 6.2 in favour of
-``listen(..., reuse_port=True)`` in independent processes).
+builds an ``SSLIOStream`` in ``_handle_connection``).
 
 Study path (numbers from ``minitornado/__init__.py``): step 3 is ``TCPServer.listen``, step 5
 is ``add_sockets`` and step 10 is ``_handle_connection``, which the accept handler calls;
@@ -37,6 +36,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from minitornado import process
 from minitornado.ioloop import IOLoop
 from minitornado.iostream import IOStream
 from minitornado.log import app_log
@@ -90,9 +90,8 @@ class TCPServer:
     ) -> None:
         """Start accepting connections on ``port`` now; may be called again for more ports.
 
-        The arguments mean what they mean for ``netutil.bind_sockets``. No ``start()`` is
-        needed: the sockets are registered with the current IOLoop straight away, and they are
-        served as soon as anything runs that asyncio loop.
+        The arguments are those of ``netutil.bind_sockets``. No ``start()`` is needed: the
+        sockets go on the current IOLoop at once, served as soon as anything runs its loop.
 
         Compared with Tornado:
             Same.
@@ -153,22 +152,26 @@ class TCPServer:
 
     # Tornado: tornado/tcpserver.py::TCPServer.start
     def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
-        """Legacy: start accepting on the sockets ``bind()`` made. Call it once.
+        """Legacy: start accepting on the sockets ``bind()`` made, in one process or several.
 
-        Only ``num_processes=1`` is supported; ``max_restarts`` is accepted and ignored.
+        With ``num_processes`` other than 1 (None or 0: one per CPU) it first calls
+        ``process.fork_processes(num_processes, max_restarts)``: each child returns from
+        ``start()`` accepting on the sockets it inherited, all of them on the same port, and
+        the parent never returns. Call it once, before any event loop exists, then run the
+        loop of ``IOLoop.current()`` (``start()`` or ``run_sync``), the one the sockets are on.
 
         Compared with Tornado:
-            Left out: forking. Any ``num_processes`` other than 1 raises
-            ``NotImplementedError``; Tornado forks that many workers (``None`` or 0 meaning
-            one per CPU) with ``tornado.process.fork_processes``.
+            Same, but for two things done on purpose: the parent's handling of SIGTERM and
+            SIGINT (see ``process.fork_processes``), and ``start(n)`` with no socket bound,
+            which raises ``RuntimeError`` where Tornado forks children that serve nothing.
         """
-        if num_processes != 1:
-            raise NotImplementedError(
-                f"start(num_processes={num_processes!r}): minitornado runs one process. "
-                "Run several copies with listen(port, reuse_port=True) instead."
-            )
         assert not self._started, "start() may be called only once"
+        if num_processes != 1 and not self._pending_sockets:
+            # Children with nothing to accept on would only run the caller's code N times.
+            raise RuntimeError(f"start({num_processes}): no socket to serve; call bind() first")
         self._started = True
+        if num_processes != 1:
+            process.fork_processes(num_processes, max_restarts)
         sockets, self._pending_sockets = self._pending_sockets, []
         self.add_sockets(sockets)
 
@@ -214,6 +217,10 @@ class TCPServer:
 
         Compared with Tornado:
             Left out: the TLS wrapping and ``SSLIOStream``.
+            Differs on purpose: when ``IOStream()`` or a synchronous ``handle_stream``
+            raises, we close the connection. Tornado only logs: the socket is closed when the
+            garbage collector frees it (with a ``ResourceWarning``), so not for as long as a
+            log handler keeps the error's traceback.
         """
         stream: IOStream | None = None
         try:

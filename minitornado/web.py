@@ -13,15 +13,17 @@ calls ``on_finish``.
 Kept: ``Application`` (``listen``, ``add_handlers``, ``find_handler``, ``get_handler_delegate``,
 ``reverse_url``, ``log_request``; settings ``default_handler_class``/``_args``,
 ``serve_traceback``, ``debug``, ``log_function``); ``RequestHandler`` (dispatch, hooks, output,
-errors, arguments, cookies, Etag/304, redirects, streaming in both directions);
+errors with Tornado's error page and log lines, arguments, cookies, Etag/304, redirects,
+streaming in both directions);
 ``ErrorHandler``, ``RedirectHandler``, ``HTTPError``, ``Finish``, ``MissingArgumentError``,
 ``stream_request_body``, ``removeslash``, ``addslash``, ``url``.
 
-``RequestHandler`` is split by topic; its lifecycle and output stay here, the rest comes in
-through mixins, and every public name is importable from this module: ``_web_input.py``
-(arguments, cookies read), ``_web_output.py`` (status, headers, cookies set, Etag),
-``_web_errors.py`` (the exceptions, error pages, error logging), ``_web_redirect.py`` (slash
-decorators, RedirectHandler's URL check).
+``RequestHandler`` keeps its lifecycle, output and error path here (``_execute`` and,
+beside it, how an exception becomes an answer); two mixins, listed as its bases, bring the
+rest: ``_web_input.py`` (arguments, cookies read) and ``_web_output.py`` (status, headers,
+cookies set, Etag). ``_web_errors.py`` holds the exceptions and ``_web_redirect.py`` the
+slash decorators and RedirectHandler's URL check. Every public name is importable from this
+module.
 
 Left out (all in tornado/web.py): templates (``render``, ``UIModule``, ``template_path``),
 static files (``StaticFileHandler``, ``static_path``), output transforms and gzip
@@ -37,21 +39,25 @@ step 15 (``Application.find_handler``), step 16 (``RequestHandler._execute``), s
 from __future__ import annotations
 
 import asyncio
+import html
 import http.cookies
 import json
 import logging
 import socket
+import sys
+import traceback
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
 import minitornado
 from minitornado import httputil, iostream
-from minitornado._web_errors import Finish, HTTPError, MissingArgumentError, _ErrorResponseMixin
+from minitornado._web_errors import Finish, HTTPError, MissingArgumentError
 from minitornado._web_input import _RequestInputMixin
-from minitornado._web_output import _http_date_now
+from minitornado._web_output import _http_date_now, _ResponseHeadersMixin
 from minitornado._web_redirect import _redirect_target, addslash, removeslash
 from minitornado.httpserver import HTTPServer
-from minitornado.log import access_log
+from minitornado.log import access_log, app_log, gen_log
 from minitornado.netutil import _DEFAULT_BACKLOG
 from minitornado.routing import (
     AnyMatches,
@@ -352,7 +358,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
 
 
 # Tornado: tornado/web.py::RequestHandler
-class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
+class RequestHandler(_RequestInputMixin, _ResponseHeadersMixin):
     """Answers one request: subclass it and define ``get``, ``post``, and so on.
 
     One instance is made per request, by the ``Application``. Override ``initialize`` (it
@@ -646,6 +652,149 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
             if self._prepared_future is not None and not self._prepared_future.done():
                 self._prepared_future.set_result(None)
 
+    # ---- When the request fails: from an exception to an answer (step 16) -------------------
+
+    # Tornado: tornado/web.py::RequestHandler._execute (its except clause, split out)
+    def _on_execute_error(self, e: BaseException) -> None:
+        """``_execute``'s except clause: answer for ``e``; only our own cancellation goes on.
+
+        Compared with Tornado:
+            Same: a cancelled handler task still answers 500, unlogged, then re-raises.
+            On Python 3.10 (no ``Task.cancelling()``; Tornado 6.6 needs 3.11) every
+            CancelledError counts as the task's own.
+        """
+        if isinstance(e, asyncio.CancelledError) and _own_task_cancelled():
+            # Our own task is being cancelled (a server shutting down, say): not an error to
+            # log, but the client still gets an answer; then the cancellation goes on.
+            if not self._finished:
+                try:
+                    self.send_error(500)
+                except Exception:
+                    app_log.error("Exception in exception handler", exc_info=True)
+            raise e
+        try:
+            self._handle_request_exception(e)
+        except Exception:
+            app_log.error("Exception in exception handler", exc_info=True)
+
+    # Tornado: tornado/web.py::RequestHandler._handle_request_exception
+    def _handle_request_exception(self, e: BaseException) -> None:
+        """Answer for an exception the handler raised: log it, then the error page.
+
+        Compared with Tornado:
+            Differs on purpose: a ``StreamClosedError`` raised because the client left (an
+            ``await self.flush()`` after the connection closed) is not logged at ERROR,
+            and no error page is attempted: the client is gone, not the server broken.
+            ``on_connection_close`` has run; the access line is logged as usual. Tornado
+            logs it as ``Uncaught exception``, then ``Cannot send error response after
+            headers written``, both at ERROR (tests/test_disconnects.py).
+        """
+        if isinstance(e, Finish):
+            if not self._finished:
+                self.finish(*e.args)
+            return
+        if isinstance(e, iostream.StreamClosedError) and self._client_left():
+            if not self._finished:
+                self._abort()
+            return
+        try:
+            self.log_exception(*sys.exc_info())
+        except Exception:
+            # The client must still get an answer, so a broken logger is only logged.
+            app_log.error("Error in exception logger", exc_info=True)
+        if self._finished:
+            return  # the error came after the response: logging it is all we can do
+        status = e.status_code if isinstance(e, HTTPError) else 500
+        self.send_error(status, exc_info=sys.exc_info())
+
+    def _client_left(self) -> bool:
+        """Whether the request's connection is closed (the client hung up)."""
+        stream = getattr(self.request.connection, "stream", None)
+        return isinstance(stream, iostream.IOStream) and stream.closed()
+
+    # Tornado: tornado/web.py::RequestHandler.log_exception
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Log an exception that ended the request; override to log differently.
+
+        An ``HTTPError`` with a log message: one WARNING line on the general logger,
+        ``404 GET /x (127.0.0.1): message``. Any other exception: ERROR with the traceback
+        on the application logger, ``Uncaught exception GET /x (127.0.0.1)`` + the request.
+        """
+        if isinstance(value, HTTPError):
+            log_message = value.get_message()
+            if log_message:
+                gen_log.warning(
+                    "%d %s: %s", value.status_code, self._request_summary(), log_message
+                )
+        else:
+            app_log.error(
+                "Uncaught exception %s\n%r",
+                self._request_summary(),
+                self.request,
+                exc_info=(typ, value, tb),  # type: ignore[arg-type]
+            )
+
+    # Tornado: tornado/web.py::RequestHandler.send_error
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Replace whatever was buffered with the error page for ``status_code``, and finish.
+
+        ``kwargs`` go to ``write_error``; ``reason=`` sets the reason phrase, and so does the
+        ``reason`` of an ``HTTPError`` in ``exc_info``.
+
+        Compared with Tornado:
+            Differs on purpose: once the headers have been flushed no error page is
+            possible; we then close the connection without ending the body, so the client
+            sees that the response is incomplete. Tornado ends the body normally (chunked:
+            ``0\\r\\n\\r\\n``) and keeps the connection, so a truncated response looks whole.
+        """
+        if self._headers_written:
+            gen_log.error("Cannot send error response after headers written")
+            if not self._finished:
+                self._abort()
+            return
+        self.clear()
+        reason = kwargs.get("reason")
+        if "exc_info" in kwargs:
+            exception = kwargs["exc_info"][1]
+            if isinstance(exception, HTTPError) and exception.reason:
+                reason = exception.reason
+        self.set_status(status_code, reason=reason)
+        try:
+            if status_code != 304:
+                self.write_error(status_code, **kwargs)
+        except Exception:
+            app_log.error("Uncaught exception in write_error", exc_info=True)
+        if not self._finished:
+            self.finish()
+
+    # Tornado: tornado/web.py::RequestHandler.write_error
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Write the error page; override for your own. ``send_error`` calls it.
+
+        The page is ``<html><title>404: Not Found</title><body>404: Not Found</body></html>``
+        (the reason HTML-escaped). With the ``serve_traceback`` setting and an exception in
+        ``kwargs["exc_info"]``, the traceback is sent as text/plain instead. 1xx/204/304 get
+        no body.
+        """
+        if status_code in (204, 304) or 100 <= status_code < 200:
+            self.finish()
+        elif self.settings.get("serve_traceback") and "exc_info" in kwargs:
+            self.set_header("Content-Type", "text/plain")
+            for line in traceback.format_exception(*kwargs["exc_info"]):
+                self.write(line)
+            self.finish()
+        else:
+            message = html.escape(self._reason)
+            self.finish(
+                f"<html><title>{status_code}: {message}</title>"
+                f"<body>{status_code}: {message}</body></html>"
+            )
+
     # Tornado: tornado/web.py::RequestHandler.data_received
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         """With ``@stream_request_body``: called with each piece of the request body, after
@@ -659,6 +808,15 @@ class RequestHandler(_RequestInputMixin, _ErrorResponseMixin):
     # Tornado: tornado/web.py::RequestHandler._request_summary
     def _request_summary(self) -> str:
         return f"{self.request.method} {self.request.uri} ({self.request.remote_ip})"
+
+
+def _own_task_cancelled() -> bool:
+    """Whether the running task itself is being cancelled (rather than something it awaited).
+
+    ``Task.cancelling()`` is new in Python 3.11; on 3.10 every CancelledError counts as ours.
+    """
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or cancelling() > 0
 
 
 _HandlerType = TypeVar("_HandlerType", bound=type[RequestHandler])

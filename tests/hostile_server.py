@@ -14,7 +14,8 @@ asyncio tasks of its loop).
 
 A separate process gives the tests what they measure without their own clients mixed in
 (descriptors, memory, CPU time), and lets ``--nofile`` lower ``RLIMIT_NOFILE`` for it alone.
-The tests start it with ``ServerProcess`` (below), which also reads its figures from /proc.
+The tests start it with ``ServerProcess`` (tests/support.py), which also reads its figures
+from /proc. It is only ever run as a script, never imported.
 """
 
 from __future__ import annotations
@@ -27,12 +28,7 @@ import json
 import logging
 import os
 import resource
-import select
-import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 LIVE_TYPES = ("HTTP1ServerConnection", "HTTP1Connection", "IOStream", "RequestHandler")
@@ -97,73 +93,6 @@ async def main(args: argparse.Namespace) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, hard))
     print(f"PORT {sockets[0].getsockname()[1]}", flush=True)
     await asyncio.Event().wait()
-
-
-class ServerProcess:
-    """This script, started for a test; its log goes to the file ``log_path``."""
-
-    def __init__(self, impl: str, log_path: Path, *options: str, timeout: float = 10.0) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--impl", impl, *options],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-        )
-        assert self.process.stdout is not None
-        # The first line comes at once unless the process failed: then it is b"" (EOF).
-        # (bounded: select() first, so a server that hangs before printing fails the test)
-        readable, _, _ = select.select([self.process.stdout], [], [], timeout)
-        line = self.process.stdout.readline() if readable else b""
-        assert line.startswith(b"PORT "), f"no port from the server: {self.log()}"
-        self.port = int(line.split()[1])
-        self.pid = self.process.pid
-        self.timeout = timeout
-
-    def stats(self) -> dict[str, Any]:
-        """GET /stats (on a connection of its own, closed right after)."""
-        url = f"http://127.0.0.1:{self.port}/stats"
-        request = urllib.request.Request(url, headers={"Connection": "close"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            result: dict[str, Any] = json.loads(response.read())
-        return result
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time so far, read from /proc without asking the server."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def open_fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def log(self) -> str:
-        """What the server has logged so far (its stderr goes straight to the file)."""
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(self.timeout)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        self._log.close()
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``predicate()`` until it is true (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 if __name__ == "__main__":

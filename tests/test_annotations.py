@@ -30,20 +30,29 @@ from minitornado.study.tour import STUDY_PATH, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minitornado"
-MODULES = sorted(PACKAGE.glob("*.py"))
+MODULES = sorted([*PACKAGE.glob("*.py"), *PACKAGE.glob("study/*.py")])
+
+
+def rel(module: Path) -> str:
+    """A module's path inside the package: ``web.py``, ``study/tour.py``."""
+    return module.relative_to(PACKAGE).as_posix()
 
 MARKER = re.compile(r"#\s*Tornado:\s*(?P<path>tornado/[\w/]+\.py)::(?P<qualname>[\w.<>]+)")
 
 # Whole modules with no Tornado counterpart: their public names need no marker.
 OURS_ALONE_MODULES: dict[str, str] = {
-    "tour.py": "the study-path tour; Tornado has none",
-    "_tour_source.py": "reads our source and Tornado's for the tour and for these tests",
-    "_tour_html.py": "lays the tour out as one HTML page",
-    "trace.py": "the study-path trace log; Tornado has no such hooks",
-    "compare.py": "the side-by-side comparison tool, run against Tornado",
-    "_compare_requests.py": "the requests compare.py sends",
-    "_compare_runner.py": "serves an app under either implementation, for compare.py",
-    "_compare_wire.py": "compare.py's raw-socket client",
+    "study/tour.py": "the study-path tour; Tornado has none",
+    "study/_tour_source.py": "reads our source and Tornado's for the tour and for these tests",
+    "study/_tour_html.py": "lays the tour out as one HTML page",
+    "study/_tour_text.py": "lays the tour out as terminal text",
+    "study/trace.py": "the study-path trace log; Tornado has none",
+    "study/_trace_lines.py": "what each step of the trace prints",
+    "study/_refs.py": "turns study-path references into code objects, for the trace and tests",
+    "study/compare.py": "the side-by-side comparison tool, run against Tornado",
+    "study/_compare_requests.py": "the requests compare.py sends",
+    "study/_compare_runner.py": "serves an app under either implementation, for compare.py",
+    "study/_compare_wire.py": "compare.py's raw-socket client",
+    "study/__init__.py": "the study tools' package; Tornado has none",
 }
 
 # Public names that mirror nothing in Tornado, each with the reason.
@@ -56,15 +65,22 @@ OURS_ALONE: dict[str, str] = {
     "_h11_checks.py::check_request": "a check Tornado's own parser makes as it reads",
     "_h11_checks.py::check_content_length": "h11 reads the length; Tornado's _read_body checks it",
     "_h11_checks.py::chunk_bytes_announced": "h11 keeps the chunk size to itself",
-    "_http1_util.py::BARE_400": "the bytes Tornado writes inline in _read_message_inner",
-    "_http1_util.py::ANSWER_431": "our answer where Tornado closes silently",
-    "_http1_util.py::ANSWER_413": "our answer where Tornado sends a bare 400",
-    "_http1_util.py::answer_to_refused": "picks one of the three answers above",
-    "_http1_util.py::format_header_block": "the formatting half of write_headers, split out",
+    "http1connection.py::BARE_400": "the bytes Tornado writes inline in _read_message_inner",
+    "_h11_checks.py::ANSWER_431": "our answer where Tornado closes silently",
+    "_h11_checks.py::ANSWER_413": "our answer where Tornado sends a bare 400",
+    "_h11_checks.py::answer_to_refused": "picks one of the two answers above, or none",
+    "_h11_checks.py::tornado_reason": "Tornado's words for a refusal h11 made",
+    "_h11_checks.py::reason_for_header_block": "reads a refused block as Tornado does, for its "
+    "reason",
+    "_h11_checks.py::check_framing": "Tornado's _read_body and is_transfer_encoding_chunked "
+    "checks, for their messages",
     "web.py::SERVER_HEADER": "Tornado writes its Server value inline in clear()",
     "httpserver.py::HTTPServer.shutdown": "graceful drain; Tornado only has close_all_connections",
     "http1connection.py::HTTP1ServerConnection.close_when_idle": "the per-connection half of "
     "HTTPServer.shutdown",
+    "http1connection.py::HTTP1ServerConnection.wait_closed": "HTTPServer.shutdown waits on it",
+    "http1connection.py::HTTP1Connection.serve_as_last": "close_when_idle's half for a request "
+    "in progress",
     "httputil.py::HTTPHeaders.get": "Mapping.get without a KeyError per missing header (speed)",
 }
 
@@ -113,7 +129,7 @@ def test_a_dangling_marker_is_reported() -> None:
     assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4"], problems
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("module", MODULES, ids=rel)
 def test_every_tornado_marker_names_a_real_tornado_definition(module: Path) -> None:
     # Scenario: each marker in the module resolves in Tornado 6.6.1's parsed source.
     assert dangling_markers(module.read_text()) == []
@@ -193,17 +209,17 @@ def _marker_above(node: ast.stmt, lines: list[str]) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("module", MODULES, ids=rel)
 def test_every_public_name_has_a_marker_or_is_ours_alone(module: Path) -> None:
     # Scenario: a public name with no "# Tornado:" marker must be listed in OURS_ALONE
     # (with its reason); a listed name must not also carry a marker.
-    if module.name in OURS_ALONE_MODULES:
+    if rel(module) in OURS_ALONE_MODULES:
         return
     root = tornado_root()
     assert root is not None
     unmarked, run_errors, listed_and_marked = [], [], []
     for definition in public_definitions(module.read_text()):
-        key = f"{module.name}::{definition.qualname}"
+        key = f"{rel(module)}::{definition.qualname}"
         if definition.marker is None:
             if key not in OURS_ALONE:
                 unmarked.append(f"{key} (line {definition.line})")
@@ -227,7 +243,7 @@ def test_every_public_name_has_a_marker_or_is_ours_alone(module: Path) -> None:
 def test_every_ours_alone_entry_still_exists() -> None:
     # Scenario: a name removed or renamed in the code must leave the list too.
     names = {
-        f"{module.name}::{d.qualname}"
+        f"{rel(module)}::{d.qualname}"
         for module in MODULES
         for d in public_definitions(module.read_text())
     }
@@ -258,27 +274,27 @@ def test_public_name_scan_sees_unmarked_names_and_runs() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [m for m in MODULES if m.name != "__init__.py"], ids=lambda p: p.name
+    "module", [m for m in MODULES if m.name != "__init__.py"], ids=rel
 )
 def test_every_module_opens_with_its_map_docstring(module: Path) -> None:
     # Scenario: what it does (a first line), what it mirrors (or that it is ours alone),
     # what it keeps and leaves out, and its steps on the study path, all of which exist.
     doc = ast.get_docstring(ast.parse(module.read_text()), clean=True)
-    assert doc, f"{module.name} has no docstring"
+    assert doc, f"{rel(module)} has no docstring"
     assert doc.splitlines()[0].strip(), "the first line says what the module does"
-    ours_alone = module.name in OURS_ALONE_MODULES
+    ours_alone = rel(module) in OURS_ALONE_MODULES
     if ours_alone:
         assert re.search(r"^Mirrors: nothing|\bours alone\b", doc, re.M | re.I), (
-            f"{module.name}: say that Tornado has no counterpart, and why"
+            f"{rel(module)}: say that Tornado has no counterpart, and why"
         )
     else:
-        assert re.search(r"^Mirrors: .*tornado/\w+", doc, re.M), f"{module.name}: no Mirrors:"
-        assert re.search(r"^Kept\b", doc, re.M), f"{module.name}: no Kept:"
-        assert re.search(r"^Left out\b", doc, re.M), f"{module.name}: no Left out:"
+        assert re.search(r"^Mirrors: .*tornado/\w+", doc, re.M), f"{rel(module)}: no Mirrors:"
+        assert re.search(r"^Kept\b", doc, re.M), f"{rel(module)}: no Kept:"
+        assert re.search(r"^Left out\b", doc, re.M), f"{rel(module)}: no Left out:"
     study = re.search(r"^Study path\b(.*?)(?:\n\n|\Z)", doc, re.M | re.S)
-    assert study, f"{module.name}: no 'Study path' paragraph"
+    assert study, f"{rel(module)}: no 'Study path' paragraph"
     numbers = {step.number for step in STUDY_PATH}
-    assert steps_mentioned(study[1]) <= numbers, (module.name, steps_mentioned(study[1]))
+    assert steps_mentioned(study[1]) <= numbers, (rel(module), steps_mentioned(study[1]))
 
 
 def steps_mentioned(text: str) -> set[str]:
@@ -311,7 +327,7 @@ def test_each_step_is_named_in_its_module_docstring(step: Step) -> None:
             assert step.number in steps_mentioned(doc), f"{path.name} does not cite {step.number}"
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("module", MODULES, ids=rel)
 def test_step_numbers_in_markers_are_the_steps_of_those_definitions(module: Path) -> None:
     # Scenario: a marker that says "step N" sits on a definition that step N goes through
     # (or on the class of one), so the numbers in the code cannot drift from the tour.
@@ -321,7 +337,7 @@ def test_step_numbers_in_markers_are_the_steps_of_those_definitions(module: Path
     for step in STUDY_PATH:
         for ours, _ in step.pairs():
             path, _, qualname = ours.partition("::")
-            if path == f"minitornado/{module.name}":
+            if path == f"minitornado/{rel(module)}":
                 for prefix in _prefixes(qualname):
                     steps_of.setdefault(prefix, set()).add(step.number)
     wrong = []

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import report, strip_trace
+from bench import report
 from bench.loadgen import percentile, response_end
 from bench.measure import Config, RunRejected, ServerProcess, run_load
 
@@ -57,9 +57,6 @@ def test_tiny_run_with_the_builtin_load_generator_reports_every_figure(tmp_path:
     assert done.returncode == 0, done.stderr
     check_report(results, "builtin")
     assert "median  ratio" in done.stdout and "target keep-alive throughput" in done.stdout
-    if strip_trace.has_trace_hooks():
-        assert {"keepalive_pct", "newconn_pct", "ns_per_guard"} <= set(results["median"]["trace"])
-        assert "trace off, counted" in done.stdout
 
 
 @pytest.mark.skipif(not HAS_WRK, reason="wrk is not installed")
@@ -67,8 +64,7 @@ def test_tiny_run_with_wrk_reports_every_figure(tmp_path: Path) -> None:
     # The same with wrk (whole seconds only: one second per run, no warm-up), printing the
     # README table.
     done, results = run_bench(
-        tmp_path, "--duration", "1", "--warmup", "0", "--loadgen", "wrk", "--no-trace-check",
-        "--markdown",
+        tmp_path, "--duration", "1", "--warmup", "0", "--loadgen", "wrk", "--markdown"
     )
     assert done.returncode == 0, done.stderr
     check_report(results, "wrk")
@@ -95,28 +91,6 @@ def test_the_command_rejects_a_run_with_responses_other_than_200(tmp_path: Path)
     assert done.returncode == 1
     assert "run rejected" in done.stderr and "not 200" in done.stderr
     assert results is None
-
-
-def test_stripping_the_trace_guards_keeps_every_other_line() -> None:
-    # strip_trace turns each `if trace.enabled...:` block into `pass`, line for line, and
-    # leaves the rest of the source as it was.
-    source = (
-        "def f(x):\n"
-        "    if trace.enabled:\n"
-        "        trace.step(1, 'x')\n"
-        "        trace.step(2, 'y')\n"
-        "    if trace.enabled and x is not None:\n"
-        "        x.count += 1\n"
-        "    if x:\n"
-        "        return 1\n"
-        "    return 2\n"
-    )
-    stripped, count = strip_trace.strip(source)
-    assert count == 2
-    assert stripped.splitlines() == [
-        "def f(x):", "    pass", "", "", "    pass", "", "    if x:", "        return 1",
-        "    return 2",
-    ]  # fmt: skip
 
 
 def test_the_load_generator_finds_where_a_response_ends() -> None:

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_web_harness import LIBS, TIMEOUT, Served, serve
+from support import TIMEOUT, Impl, Served
 
 BIG_CHUNK = b"x" * 65536
 
@@ -82,9 +82,9 @@ def make_disconnect_app(web: ModuleType) -> Any:
     )
 
 
-@pytest.fixture(params=LIBS)
-async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
-    one = await serve(request.param, make_disconnect_app)
+@pytest.fixture
+async def served(impl: Impl) -> AsyncIterator[Served]:
+    one = Served.start(impl, make_disconnect_app(impl.web))
     yield one
     await one.close()
 
@@ -125,11 +125,11 @@ async def still_serves(served: Served) -> None:
     assert (response.status, response.body) == (200, b"Hello, world")
 
 
-def errors(caplog: pytest.LogCaptureFixture, lib: str) -> list[str]:
+def errors(caplog: pytest.LogCaptureFixture, impl: str) -> list[str]:
     return [
         r.getMessage().splitlines()[0]
         for r in caplog.records
-        if r.name.startswith(lib + ".") and r.levelno >= logging.ERROR
+        if r.name.startswith(impl + ".") and r.levelno >= logging.ERROR
     ]
 
 
@@ -141,7 +141,7 @@ async def test_client_leaving_mid_headers_is_forgotten_quietly(served, caplog, r
     await leave(served, b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: a", reset=reset)
     await server_forgets_the_connection(served)
     assert served.app.settings["events"] == []
-    assert errors(caplog, served.lib) == []
+    assert errors(caplog, served.impl) == []
     await still_serves(served)
 
 
@@ -158,7 +158,7 @@ async def test_client_leaving_mid_body_closes_the_streaming_handler(served, capl
     await wait_for_event(served, "Upload on_connection_close")
     await server_forgets_the_connection(served)
     assert served.app.settings["events"] == ["Upload data 3", "Upload on_connection_close"]
-    assert errors(caplog, served.lib) == []
+    assert errors(caplog, served.impl) == []
     await still_serves(served)
 
 
@@ -169,7 +169,7 @@ async def test_client_leaving_mid_body_of_a_buffered_request_is_forgotten(served
     await leave(served, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
     await server_forgets_the_connection(served)
     assert served.app.settings["events"] == []
-    assert errors(caplog, served.lib) == []
+    assert errors(caplog, served.impl) == []
     await still_serves(served)
 
 
@@ -191,7 +191,7 @@ async def test_client_leaving_during_an_async_handler_runs_on_connection_close(
         "Slow on_finish",
     ]
     await server_forgets_the_connection(served)
-    assert errors(caplog, served.lib) == []
+    assert errors(caplog, served.impl) == []
     await still_serves(served)
 
 
@@ -218,7 +218,7 @@ async def test_client_leaving_a_large_streamed_response_stops_the_handler(served
     chunks_sent = int(failed[0].split()[4])
     assert chunks_sent < 512  # it stopped early, not after sending everything
     await server_forgets_the_connection(served)
-    if served.lib == "tornado":
+    if served.impl == "tornado":
         # Whether the close callback or the failing flush comes first depends on timing.
         assert events in (
             [failed[0], "Big on_finish"],
@@ -233,6 +233,6 @@ async def test_client_leaving_a_large_streamed_response_stops_the_handler(served
         assert errors(caplog, "minitornado") == []
     await still_serves(served)
     print(
-        f"disconnect mid-stream ({served.lib}): handler stopped after {chunks_sent} of 1024 "
-        f"chunks of 64 KiB; ERROR lines: {len(errors(caplog, served.lib))}"
+        f"disconnect mid-stream ({served.impl}): handler stopped after {chunks_sent} of 1024 "
+        f"chunks of 64 KiB; ERROR lines: {len(errors(caplog, served.impl))}"
     )

@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 TIMEOUT = 10.0
 MODULE_NAMES = sorted(
-    "minitornado" if p.name == "__init__.py" else f"minitornado.{p.stem}"
-    for p in (ROOT / "minitornado").glob("*.py")
+    ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for p in [*ROOT.glob("minitornado/*.py"), *ROOT.glob("minitornado/study/*.py")]
 )
 
 

@@ -21,7 +21,7 @@ import socket
 import time
 
 import pytest
-from hostile_server import ServerProcess
+from support import ServerProcess
 
 NOFILE = 64
 FLOOD = 150  # about 56 accepted before the limit, the rest queued (listen backlog 128)

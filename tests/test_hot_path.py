@@ -4,8 +4,9 @@ Each optimisation of the request path that could change behaviour has a test her
 against minitornado and Tornado where the behaviour should match:
 
 - an idle stream keeps listening while a little unread data waits (iostream
-  ``_keep_listening``), yet a client that pipelines and then half-closes still gets every
-  answer, and a client that keeps sending is still stopped at one chunk;
+  ``_listens_while_idle``), yet a client that pipelines and then half-closes still gets
+  every answer (every shape of that: tests/test_half_close.py), and a client that keeps
+  sending is still stopped at one chunk;
 - between two requests the connection waits for the next one itself, holding nothing of
   the last one, and the idle wait and the headers still share one header timeout;
 - an error escaping the request loop is still logged at once;
@@ -20,22 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import logging
 import socket
 import time
 from typing import Any
 
 import pytest
-import test_http1connection as harness
-from test_http1connection import MINI, TIMEOUT, Client, Impl, app_for
+from support import MINI, TIMEOUT, Client, Impl, app_for
 
 from minitornado import http1connection, iostream, web
 from minitornado.ioloop import IOLoop
-
-serve = harness.serve  # the harness's fixtures, made visible to pytest here
-clients = harness.clients
-impl = harness.impl
 
 
 async def test_pipelined_requests_then_half_close_are_all_answered(impl: Impl, serve: Any) -> None:
@@ -260,7 +255,7 @@ async def test_nagle_stays_off_for_the_whole_connection(impl: Impl, serve: Any) 
     # A handler reports TCP_NODELAY on its connection's socket while it runs, on a second
     # request of a keep-alive connection. minitornado sets it once, when the connection
     # starts; Tornado only at the end of each response (then clears it), so it reads 0.
-    web_module = importlib.import_module(f"{impl.name}.web")
+    web_module = impl.web
 
     class Nagle(web_module.RequestHandler):  # type: ignore[name-defined,misc]
         def get(self) -> None:

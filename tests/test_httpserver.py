@@ -1,7 +1,7 @@
 """HTTPServer: minitornado/httpserver.py over real sockets, with raw and real clients.
 
 Most tests run on minitornado and on Tornado (the ``impl`` fixture) with the same app: the
-two must serve the same way. The harness comes from test_http1connection.py.
+two must serve the same way. The harness comes from tests/support.py and tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -17,16 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import test_http1connection as harness
 import tornado.httpclient
-from test_http1connection import MINI, TIMEOUT, TORNADO, AppLog, Client, app_for, exchange
+from support import MINI, TIMEOUT, TORNADO, AppLog, Client, app_for, exchange
 
 import minitornado.httpserver
 import minitornado.httputil
 from minitornado.httpserver import HTTPServer
-
-# The harness's fixtures, made visible to pytest in this module.
-impl, serve, clients = harness.impl, harness.serve, harness.clients
 
 # ---- The docstring example ----------------------------------------------------------------
 
@@ -69,7 +65,7 @@ async def test_docstring_example_serves_hello():
         await server.close_all_connections()
 
 
-# ---- Where requests come from: context and X-headers (ANATOMY §3.12) ---------------------
+# ---- Where requests come from: context and X-headers ------------------------------------
 
 XHEADER_CASES = [
     ({"X-Forwarded-For": "1.2.3.4, 10.0.0.1"}, None, "10.0.0.1", "http"),
@@ -175,7 +171,7 @@ async def test_unix_socket_requests_have_a_placeholder_ip(impl, tmp_path: Path):
         await asyncio.wait_for(server.close_all_connections(), TIMEOUT)
 
 
-# ---- Shutting down (ANATOMY §1.3) ---------------------------------------------------------
+# ---- Shutting down ------------------------------------------------------------------------
 
 
 async def test_close_all_connections_cuts_idle_and_busy_connections(impl, clients):

@@ -7,6 +7,7 @@ import concurrent.futures
 import datetime
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tornado.ioloop
@@ -83,19 +85,40 @@ def test_current_in_a_thread_without_a_loop_creates_and_sets_one() -> None:
     assert len(found) == 2 and found[0] is found[1]
 
 
-def test_current_with_instance_false_and_no_loop_raises() -> None:
-    errors: list[BaseException] = []
+@pytest.mark.parametrize("running", [False, True], ids=["no loop", "running loop"])
+def test_current_instance_false_never_returns_none_unlike_tornado(running: bool) -> None:
+    # Scenario: "Differs on purpose" in IOLoop.current. In a new thread, with no loop at all,
+    # or inside a running loop that has no IOLoop yet, Tornado's current(instance=False)
+    # returns None. Ours raises RuntimeError with no loop, and wraps the running loop.
+    def ask(ioloop_class: Any) -> object:
+        try:
+            answer = ioloop_class.current(instance=False)
+        except RuntimeError as e:
+            return e
+        if running and answer is not None:
+            assert answer.asyncio_loop is asyncio.get_running_loop()
+        return answer
+
+    async def ask_in_a_running_loop(ioloop_class: Any) -> object:
+        return ask(ioloop_class)
+
+    answers: dict[str, object] = {}
 
     def in_thread() -> None:
-        try:
-            IOLoop.current(instance=False)
-        except RuntimeError as e:
-            errors.append(e)
+        for name, ioloop_class in [("tornado", tornado.ioloop.IOLoop), ("ours", IOLoop)]:
+            if running:
+                answers[name] = asyncio.run(ask_in_a_running_loop(ioloop_class))
+            else:
+                answers[name] = ask(ioloop_class)
 
     thread = threading.Thread(target=in_thread)
     thread.start()
     thread.join(5)
-    assert len(errors) == 1
+    assert answers["tornado"] is None
+    if running:
+        assert isinstance(answers["ours"], IOLoop)
+    else:
+        assert isinstance(answers["ours"], RuntimeError)
 
 
 def _interpreters() -> list[str]:
@@ -138,6 +161,34 @@ def test_current_is_silent_on_every_python(python: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert result.stderr == ""
+
+
+_TORNADO_PACKAGE = Path(tornado.ioloop.__file__).parent
+
+
+@pytest.mark.parametrize(
+    "python", [p for p in _interpreters() if re.search(r"python3\.1[23]$", p)] or ["none"]
+)
+def test_tornado_current_warns_where_ours_is_silent(python: str, tmp_path: Path) -> None:
+    # Scenario: "Differs on purpose" in IOLoop.current. On Python 3.12 and 3.13, with no loop
+    # running and none set, Tornado's IOLoop.current() warns (asyncio.get_event_loop()'s
+    # DeprecationWarning, an error here with -W error); ours, in the same state, does not.
+    if python == "none":
+        pytest.skip("no Python 3.12 or 3.13 on this machine")
+    (tmp_path / "tornado").symlink_to(_TORNADO_PACKAGE)  # Tornado is pure Python
+    script = "from {}.ioloop import IOLoop; IOLoop.current(); print('silent')"
+    results = {}
+    for name, path in [("tornado", str(tmp_path)), ("minitornado", str(ROOT))]:
+        results[name] = subprocess.run(
+            [python, "-W", "error::DeprecationWarning", "-c", script.format(name)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+    assert results["minitornado"].stdout.strip() == "silent", results["minitornado"].stderr
+    assert results["tornado"].returncode != 0
+    assert "There is no current event loop" in results["tornado"].stderr
 
 
 async def test_tornado_and_minitornado_wrap_the_same_asyncio_loop() -> None:

@@ -20,7 +20,7 @@ import struct
 import time
 
 import pytest
-from hostile_server import ServerProcess, wait_until
+from support import ServerProcess, wait_until
 
 CLIENTS, PER_CLIENT = 100, 100  # 10,000 connections
 KEEP_ALIVE = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"

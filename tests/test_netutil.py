@@ -22,8 +22,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import IMPLS
 
-IMPLS = ["minitornado", "tornado"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -319,6 +319,46 @@ async def test_remover_stops_accepting_new_clients(impl: str) -> None:
     finally:
         listener.close()
         _close_all(accepted + clients)
+
+
+class _ExhaustedSocket(socket.socket):
+    """A listening socket whose accept() fails as if the process had no descriptors left."""
+
+    accept_calls = 0
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        self.accept_calls += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+async def test_remover_called_while_paused_keeps_the_handler_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # accept() fails with EMFILE, so the handler pauses for _ACCEPT_RETRY_DELAY (0.05 s
+    # here). The server stops during the pause: the retry must not put the handler back.
+    netutil, ioloop = _modules("minitornado")
+    monkeypatch.setattr(netutil, "_ACCEPT_RETRY_DELAY", 0.05)
+    listener = _ExhaustedSocket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    io_loop = ioloop.IOLoop.current()
+    remove = netutil.add_accept_handler(listener, lambda conn, addr: None)
+    try:
+        for _ in range(100):
+            if listener.accept_calls:
+                break
+            await asyncio.sleep(0.01)
+        assert listener.accept_calls == 1
+        assert listener.fileno() not in io_loop.handlers  # paused
+        remove()
+        await asyncio.sleep(0.25)  # five retry delays
+        assert listener.accept_calls == 1
+        assert listener.fileno() not in io_loop.handlers
+    finally:
+        client.close()
+        listener.close()
 
 
 # The scenario runs in a child process because it lowers RLIMIT_NOFILE and uses up every

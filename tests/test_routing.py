@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import tornado.httputil
 import tornado.routing
-from test_web_harness import LIBS, Pair, get, serve_pair
+from support import IMPLS, Impl, Pair, get, serve_pair
 
 import minitornado.httputil
 import minitornado.routing
@@ -22,8 +22,8 @@ ROUTING = {"minitornado": minitornado.routing, "tornado": tornado.routing}
 HTTPUTIL = {"minitornado": minitornado.httputil, "tornado": tornado.httputil}
 
 
-def request_for(lib: str, path: str, host: str = "x", **headers: str) -> Any:
-    httputil = HTTPUTIL[lib]
+def request_for(impl: str, path: str, host: str = "x", **headers: str) -> Any:
+    httputil = HTTPUTIL[impl]
     all_headers = httputil.HTTPHeaders({"Host": host, **headers})
     start_line = httputil.RequestStartLine("GET", path, "HTTP/1.1")
     return httputil.HTTPServerRequest(start_line=start_line, headers=all_headers)
@@ -47,22 +47,18 @@ def request_for(lib: str, path: str, host: str = "x", **headers: str) -> Any:
         ("/a", "/x/a"),
     ],
 )
-@pytest.mark.parametrize("lib", LIBS)
-def test_path_matches_anchors_at_the_end_and_unquotes_groups(
-    lib: str, pattern: str, path: str
-) -> None:
+def test_path_matches_anchors_at_the_end_and_unquotes_groups(pattern: str, path: str) -> None:
     # Patterns match from the start and, with the appended "$", to the end; groups are
     # percent-decoded to bytes afterwards ("+" stays "+"); Tornado gives the same.
-    ours = ROUTING[lib].PathMatches(pattern).match(request_for(lib, path))
+    ours = minitornado.routing.PathMatches(pattern).match(request_for("minitornado", path))
     theirs = tornado.routing.PathMatches(pattern).match(request_for("tornado", path))
     assert ours == theirs
 
 
-@pytest.mark.parametrize("lib", LIBS)
-def test_path_matches_refuses_mixed_groups(lib: str) -> None:
+def test_path_matches_refuses_mixed_groups(impl: Impl) -> None:
     # Named and positional groups in one pattern: an AssertionError at construction.
     with pytest.raises(AssertionError, match="all named or all positional"):
-        ROUTING[lib].PathMatches(r"/(?P<a>\w+)/(\d+)")
+        ROUTING[impl].PathMatches(r"/(?P<a>\w+)/(\d+)")
 
 
 @pytest.mark.parametrize(
@@ -86,26 +82,51 @@ def test_reverse_fills_groups_like_tornado(pattern: str, args: tuple[Any, ...]) 
     assert ours.reverse(*args) == theirs.reverse(*args)
 
 
-@pytest.mark.parametrize("pattern", [r"/a/(\d+)?", r"/a/((x)y)", r"/\d+/(x)", r"/a(?:b)/(c)"])
+@pytest.mark.parametrize("pattern", [r"/\d+/(x)", r"/(a)/\1", r"/a(?:b)/(c)", r"/\((c)"])
 def test_unreversible_patterns_raise_value_error(pattern: str) -> None:
-    # Regex syntax outside the groups, or nested groups: no template, reverse raises.
+    # Scenario: only two things make a pattern unreversible: a backslash before an ASCII
+    # letter or digit outside the groups (\d, \1), or a "(" that opens no capturing group.
     ours = minitornado.routing.PathMatches(pattern)
     theirs = tornado.routing.PathMatches(pattern)
-    assert ours._find_groups() == theirs._find_groups()
-    if ours._find_groups() == (None, None):
-        with pytest.raises(ValueError, match="Cannot reverse url regex"):
-            ours.reverse("1")
+    assert ours._find_groups() == theirs._find_groups() == (None, None)
+    with pytest.raises(ValueError, match="Cannot reverse url regex"):
+        ours.reverse("1")
 
 
-@pytest.mark.parametrize("lib", LIBS)
-def test_host_matches_and_any_matches(lib: str) -> None:
+@pytest.mark.parametrize(
+    ("pattern", "template"),
+    [(r"/a/(\d+)?", "/a/%s?"), (r"/a+/(x)", "/a+/%s"), (r"/[ab]|c/(x)", "/[ab]|c/%s")],
+)
+def test_other_regex_syntax_outside_groups_is_copied_like_tornado(
+    pattern: str, template: str
+) -> None:
+    # Scenario: any other regex syntax outside the groups goes into the template as if it
+    # were literal text, in both implementations; reverse() then builds a URL with it.
+    ours = minitornado.routing.PathMatches(pattern)
+    theirs = tornado.routing.PathMatches(pattern)
+    assert ours._find_groups() == theirs._find_groups() == (template, 1)
+    assert ours.reverse("1") == theirs.reverse("1") == template % "1"
+
+
+def test_nested_groups_give_a_template_reverse_cannot_fill_like_tornado() -> None:
+    # Scenario: a nested group passes the group count check; the template has one %s too
+    # few, so reverse() fails with TypeError in both implementations (not ValueError).
+    ours = minitornado.routing.PathMatches(r"/a/((x)y)")
+    theirs = tornado.routing.PathMatches(r"/a/((x)y)")
+    assert ours._find_groups() == theirs._find_groups() == ("/a/%sy)", 2)
+    for matcher in (ours, theirs):
+        with pytest.raises(TypeError):
+            matcher.reverse("1", "2")
+
+
+def test_host_matches_and_any_matches(impl: Impl) -> None:
     # HostMatches compares host_name (lower case, no port) to a pattern anchored at the end.
-    routing = ROUTING[lib]
+    routing = ROUTING[impl]
     matcher = routing.HostMatches(r"www\.example\.com")
-    assert matcher.match(request_for(lib, "/", "WWW.example.com:81")) == {}
-    assert matcher.match(request_for(lib, "/", "www.example.com.evil")) is None
-    assert routing.HostMatches(re.compile("a.*")).match(request_for(lib, "/", "abc")) == {}
-    assert routing.AnyMatches().match(request_for(lib, "/")) == {}
+    assert matcher.match(request_for(impl, "/", "WWW.example.com:81")) == {}
+    assert matcher.match(request_for(impl, "/", "www.example.com.evil")) is None
+    assert routing.HostMatches(re.compile("a.*")).match(request_for(impl, "/", "abc")) == {}
+    assert routing.AnyMatches().match(request_for(impl, "/")) == {}
     assert routing.Matcher().reverse() is None
 
 
@@ -113,9 +134,9 @@ def test_host_matches_and_any_matches(lib: str) -> None:
 
 
 def make_router(web: ModuleType) -> Any:
-    lib = web.__name__.split(".")[0]
-    routing = ROUTING[lib]
-    httputil = HTTPUTIL[lib]
+    impl = web.__name__.split(".")[0]
+    routing = ROUTING[impl]
+    httputil = HTTPUTIL[impl]
 
     def plain_callable(request: Any) -> None:
         # The old callable interface: the whole request, answered on its connection.
@@ -193,10 +214,9 @@ async def test_no_match_is_a_bare_404(pair: Pair) -> None:
     )
 
 
-@pytest.mark.parametrize("lib", LIBS)
-def test_reversible_rule_router_finds_names_in_nested_routers(lib: str) -> None:
+def test_reversible_rule_router_finds_names_in_nested_routers(impl: Impl) -> None:
     # reverse_url looks in its own named rules, then in nested reversible routers.
-    routing = ROUTING[lib]
+    routing = ROUTING[impl]
     inner = routing.ReversibleRuleRouter([routing.URLSpec(r"/in/(\d+)", object, name="in")])
     outer = routing.ReversibleRuleRouter(
         [(routing.PathMatches("/x"), object, {}, "x"), (routing.AnyMatches(), inner)]
@@ -208,8 +228,8 @@ def test_reversible_rule_router_finds_names_in_nested_routers(lib: str) -> None:
 
 def test_rule_tuples_become_rules_like_tornados() -> None:
     # (pattern, target[, kwargs[, name]]) -> Rule(PathMatches(pattern), ...), same fields.
-    for lib in LIBS:
-        rules = ROUTING[lib].RuleRouter([("/a", object), ("/b", object, {"k": 1}, "b")]).rules
+    for impl in IMPLS:
+        rules = ROUTING[impl].RuleRouter([("/a", object), ("/b", object, {"k": 1}, "b")]).rules
         fields = [(r.matcher.regex.pattern, r.target, r.target_kwargs, r.name) for r in rules]
         assert fields == [("/a$", object, {}, None), ("/b$", object, {"k": 1}, "b")]
 

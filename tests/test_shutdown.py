@@ -1,8 +1,8 @@
 """Graceful shutdown: ``HTTPServer.shutdown(timeout)`` and ``close_when_idle`` (ours alone).
 
-Real servers on 127.0.0.1 port 0, raw socket clients (the harness of
-test_http1connection.py). The handler ``/wait`` tells the test it has started, then waits
-until the test releases it, so "a request in flight" is a fact, not a timing guess.
+Real servers on 127.0.0.1 port 0, raw socket clients (``Client`` from tests/support.py).
+The handler ``/wait`` tells the test it has started, then waits until the test releases
+it, so "a request in flight" is a fact, not a timing guess.
 One test shows the difference from Tornado, whose recipe drops such a request; the last
 runs the example printed in README.md.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_http1connection import TIMEOUT, Client
+from support import TIMEOUT, Client
 
 from minitornado.httpserver import HTTPServer
 
@@ -205,6 +205,24 @@ async def test_a_request_stuck_before_its_body_is_cut_at_the_deadline(
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
+@pytest.mark.parametrize("impl", ["minitornado", "tornado"])
+async def test_close_all_connections_ends_a_loop_stuck_in_application_code(serve, impl) -> None:
+    # The same stuck prepare(), with Tornado's own recipe: stop(), close_all_connections().
+    # Ours cancels the request loop that closing the socket does not wake, and returns at
+    # once; Tornado's close() waits for that loop, which waits for the application: for
+    # ever, here until the test opens the gate (declared in HTTP1ServerConnection.close).
+    served = await serve(impl)
+    request = b"POST /slow-prepare HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+    client = await request_in_flight(served, request)
+    served.server.stop()
+    closing = asyncio.ensure_future(served.server.close_all_connections())
+    done, _ = await asyncio.wait([closing], timeout=1.0)
+    assert bool(done) == (impl == "minitornado")
+    served.gate.release.set()
+    await asyncio.wait_for(closing, TIMEOUT)
+    assert await client.read_until_close() == b""
+
+
 @pytest.mark.parametrize(
     ("first", "rest"),
     [
@@ -300,7 +318,7 @@ async def test_shutdown_without_connections_returns_at_once(serve) -> None:
 
 
 async def test_tornado_recipe_drops_the_request_that_shutdown_lets_finish(serve) -> None:
-    # The difference from Tornado (ANATOMY §1.3): Tornado's stop() + close_all_connections()
+    # The difference from Tornado: Tornado's stop() + close_all_connections()
     # cuts a request in flight, whose client gets no byte; shutdown() answers it in full.
     request = b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"
     theirs = await serve("tornado")

@@ -20,7 +20,7 @@ import statistics
 import time
 
 import pytest
-from hostile_server import ServerProcess
+from support import ServerProcess
 
 SLOW, IDLE = 500, 500
 IDLE_TIMEOUT = 2.0  # the server's idle_connection_timeout (and so its header timeout)

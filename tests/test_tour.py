@@ -1,10 +1,11 @@
-"""Tests for ``python -m minitornado.study.tour`` and the study path it walks (minitornado/tour.py).
+"""Tests for ``python -m minitornado.study.tour`` and the study path it walks.
 
 The study path is written once, as ``minitornado.study.tour.STUDY_PATH``. These tests keep every
 other telling of it true: the package docstring and the README print it, the calls of a real
 ``app.listen(0)`` and one request follow it in order (recorded with ``sys.setprofile``), its
 Tornado references have the lengths the installed Tornado says, and the HTML page shows
-both columns of every step in a real browser (headless Chromium).
+both columns of every step in a real browser (headless Chromium), its code wrapped rather
+than clipped, no sentence twice, asyncio's code labelled as asyncio's, and a one-line nav.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import minitornado
 from minitornado import web
 from minitornado.ioloop import IOLoop
 from minitornado.study import tour
+from minitornado.study._refs import code_of
 from minitornado.study._tour_source import our_source, split_ref, tornado_source
 from minitornado.study.tour import STUDY_PATH
 
@@ -124,28 +126,24 @@ def test_each_of_our_steps_carries_the_marker_the_step_names(step: tour.Step) ->
 # ---- The calls of a real request follow the study path ----------------------------------------
 
 
-def _qualname(code: CodeType) -> str:
-    # co_qualname arrived in Python 3.11; on 3.10 the last part of the name is compared.
-    return getattr(code, "co_qualname", code.co_name)
+def _expected_calls(phases: Iterable[str]) -> list[tuple[str, CodeType]]:
+    """Each of our definitions of the steps of ``phases``, in call order, with its code.
 
-
-def _key(module: str, qualname: str) -> tuple[str, str]:
-    return module, qualname if sys.version_info >= (3, 11) else qualname.rsplit(".", 1)[-1]
-
-
-def _expected_calls(phases: Iterable[str]) -> list[tuple[str, str]]:
+    The app's own (demo_app.py, not run here) are left out. minitornado.study.trace finds
+    the code it watches the same way (``_refs.code_of``).
+    """
     expected = []
     for step in STUDY_PATH:
         if step.phase in phases:
             for ours, _ in step.pairs():
-                if not ours.startswith(("minitornado/", "asyncio/")):
-                    continue  # the app's own code (demo_app.py), not run here
-                path, qualname = split_ref(ours)
-                expected.append(_key(path.removesuffix(".py").replace("/", "."), qualname))
+                if ours.startswith(("minitornado/", "asyncio/")):
+                    code = code_of(ours)
+                    assert code is not None, ours
+                    expected.append((ours, code))
     return expected
 
 
-def first_calls_in_order(recorded: Sequence[tuple[str, str]], expected: Sequence[Any]) -> str:
+def first_calls_in_order(recorded: Sequence[Any], expected: Sequence[Any]) -> str:
     """'' if each expected call was first made after the one before it; else what is wrong."""
     position = -1
     for call in expected:
@@ -186,20 +184,16 @@ class _Slow(web.RequestHandler):
 def test_a_real_server_makes_the_study_path_calls_in_order() -> None:
     # Scenario: app.listen(0), IOLoop.start(), one request from a client thread; then a
     # second, slow request, during which HTTPServer.shutdown() runs, and once it is done the
-    # loop stops. Every Python call in minitornado (and in asyncio's selector loop) on the
-    # loop's thread is recorded, first calls only: the study path must appear in that order.
-    recorded: list[tuple[str, str]] = []
-    seen: set[tuple[str, str]] = set()
+    # loop stops. The first call of each definition the study path names is recorded, on
+    # the loop's thread, by its code object: the study path must appear in that order.
+    expected = _expected_calls(tour.PHASES)
+    watched = {id(code): ref for ref, code in expected}  # (kept alive by expected)
+    recorded: list[str] = []
 
     def profile(frame: FrameType, event: str, arg: object) -> None:
-        if event != "call":
-            return
-        module = frame.f_globals.get("__name__", "")
-        if module.startswith("minitornado") or module == "asyncio.selector_events":
-            key = _key(module, _qualname(frame.f_code))
-            if key not in seen:
-                seen.add(key)
-                recorded.append(key)
+        ref = watched.get(id(frame.f_code)) if event == "call" else None
+        if ref is not None and ref not in recorded:
+            recorded.append(ref)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -244,7 +238,7 @@ def test_a_real_server_makes_the_study_path_calls_in_order() -> None:
     assert answers[0].startswith(b"HTTP/1.1 200 OK\r\n") and answers[0].endswith(b"Hello")
     assert b"\r\nConnection: close\r\n" in answers[1] and answers[1].endswith(b"Slow")
     assert cut == [0]
-    problem = first_calls_in_order(recorded, _expected_calls(tour.PHASES))
+    problem = first_calls_in_order(recorded, [ref for ref, _ in expected])
     assert problem == "", f"{problem}; the calls made, in order: {recorded}"
 
 
@@ -293,7 +287,76 @@ def test_tour_prints_every_step_with_our_live_source_and_tornados_place() -> Non
             if theirs.startswith("tornado/"):
                 tornado = tornado_source(theirs)
                 assert tornado is not None
-                assert f"{theirs}, line {tornado.first_line}, {tornado.length} lines" in out
+                assert f"Tornado 6.6.1: {tornado.where}" in out
+    # Each phase's intro heads its phase, once: in one banner, not in every step's.
+    banners = re.findall(r"^#+\n(.*?)\n#+$", out, re.M | re.S)
+    banners = [" ".join(banner.split()).lower() for banner in banners]
+    for intro in tour.PHASES.values():
+        assert sum(intro.lower() in banner for banner in banners) == 1, intro
+
+
+def repeated_sentences(texts: Iterable[str]) -> list[str]:
+    """Sentences (four words or more, ending in . ! or ?) found more than once in ``texts``.
+
+    A label such as "Tornado 6.6.1: none" is not a sentence, and may repeat.
+    """
+    seen: dict[str, int] = {}
+    for text in texts:
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+            if len(sentence.split()) >= 4 and sentence[-1] in ".!?":
+                seen[sentence] = seen.get(sentence, 0) + 1
+    return [sentence for sentence, count in seen.items() if count > 1]
+
+
+CODE_LINE = re.compile(r"^ *\d+ (\| |$)")  # a numbered source line, in either layout
+
+
+@pytest.mark.parametrize("layout", [[], ["--tornado"]], ids=["ours", "tornado"])
+def test_tour_prints_no_sentence_twice(layout: list[str]) -> None:
+    # Scenario: outside the source listings, no sentence of the whole tour is printed twice:
+    # each phase's intro once, a step's summary once, no note repeated from step to step.
+    # (--width 1000 keeps every sentence on one line.)
+    result = _run_tour("--width", "1000", *layout)
+    assert result.returncode == 0, result.stderr
+    prose = [line for line in result.stdout.splitlines() if not CODE_LINE.match(line)]
+    assert repeated_sentences(prose) == []
+
+
+def test_tornado_option_prints_tornados_source_after_ours() -> None:
+    # Scenario: --tornado prints, for each definition, our numbered source and then
+    # Tornado's, from its first line on; asyncio's code is labelled asyncio's, not ours.
+    result = _run_tour("--tornado")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for step in STUDY_PATH:
+        for ours, theirs in step.pairs():
+            if theirs.startswith("tornado/"):
+                mine, tornado = our_source(ours), tornado_source(theirs)
+                assert tornado is not None
+                first = f"{tornado.first_line:>5} | {tornado.text.splitlines()[0]}".rstrip()
+                assert out.index(first) > out.index(f"{mine.first_line:>5} | "), theirs
+        if step.ours.startswith("asyncio/"):
+            assert f"asyncio (standard library, run by both): {our_source(step.ours).where}" in out
+            assert f"ours (minitornado): {our_source(step.ours).where}" not in out
+
+
+@pytest.mark.parametrize("width", [72, 140])
+def test_side_by_side_fits_the_width_with_both_sources(width: int) -> None:
+    # Scenario: --side-by-side prints our source and Tornado's in two columns, every line
+    # within --width; a long source line wraps within its column, so line 1 of each
+    # definition still sits beside Tornado's line 1.
+    result = _run_tour("--side-by-side", "--width", str(width))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= width
+    for step in STUDY_PATH:
+        for ours, theirs in step.pairs():
+            if theirs.startswith("tornado/"):
+                mine, tornado = our_source(ours), tornado_source(theirs)
+                assert tornado is not None
+                left = f"{mine.first_line:>5}  {mine.text.splitlines()[0][:12]}"
+                right = f"{tornado.first_line:>5}  {tornado.text.splitlines()[0][:12]}"
+                assert any(line.startswith(left) and right in line for line in lines), theirs
 
 
 def test_step_option_shows_that_step_only() -> None:
@@ -332,13 +395,29 @@ WIDTH, HEIGHT = 1400, 2400
 # in the DOM for --dump-dom. The page itself has no script.
 LAYOUT_PROBE = """<script>
 const box = (c) => { const r = c.getBoundingClientRect(), pre = c.querySelector("pre");
+  const shown = pre || c.querySelector("p.note");
   return {left: r.left, top: r.top, width: r.width, height: r.height,
-          text: pre ? pre.innerText.trim().length : 0}; };
-const report = [...document.querySelectorAll("section.step")].map((s) => ({
+          kind: c.classList.item(2), heading: c.querySelector("h4").innerText,
+          text: shown ? shown.innerText.trim().length : 0,
+          source: pre ? pre.innerText.trim().length : 0,
+          overflow: pre ? pre.scrollWidth - pre.clientWidth : 0}; };
+const steps = [...document.querySelectorAll("section.step")].map((s) => ({
   step: s.dataset.step,
   pairs: [...s.querySelectorAll(".pair")].map((p) => ({
-    ours: [...p.querySelectorAll(".col.ours")].map(box),
-    tornado: [...p.querySelectorAll(".col.tornado")].map(box)}))}));
+    ours: [...p.querySelectorAll(".col.left")].map(box),
+    tornado: [...p.querySelectorAll(".col.right")].map(box)}))}));
+const nav = document.querySelector("nav"), line = document.querySelector("pre .l");
+const report = {steps,
+  page: {scroll: document.documentElement.scrollWidth,
+         client: document.documentElement.clientWidth},
+  wrapped: [...document.querySelectorAll("pre .l")].filter(
+    (l) => l.getBoundingClientRect().height > 1.5 * line.getBoundingClientRect().height).length,
+  prose: [...document.querySelectorAll("h1, h2, h3, h4, p, nav")].map((e) => e.innerText),
+  headings: [...document.querySelectorAll("h2, h3")].map((e) => e.innerText),
+  nav: nav && {height: nav.getBoundingClientRect().height, top: nav.getBoundingClientRect().top,
+    lineHeight: nav.querySelector("a.n").getBoundingClientRect().height,
+    links: [...nav.querySelectorAll("a.n")].map((a) => [a.innerText, a.getAttribute("href"),
+      !!document.querySelector(a.getAttribute("href"))])}};
 const out = document.createElement("pre");
 out.id = "layout-report";
 out.textContent = JSON.stringify(report);
@@ -383,16 +462,30 @@ def tour_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return page
 
 
-def test_html_page_lays_out_both_columns_for_every_step(tour_page: Path, tmp_path: Path) -> None:
-    # Scenario: Chromium loads the page (plus a measuring script) and dumps the DOM; every
-    # step has, for each of its definitions, an "ours" and a "tornado" column side by side,
-    # each wide, tall and holding source text.
-    probe = tmp_path / "probe.html"
+@pytest.fixture(scope="module")
+def laid_out(tour_page: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Any]:
+    """The probe's report on the page as Chromium lays it out, per window width (lazily)."""
+    probe = tour_page.with_name("probe.html")
     probe.write_text(tour_page.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
-    dom = _run_chromium(["--dump-dom", f"--window-size={WIDTH},{HEIGHT}", probe.as_uri()], tmp_path)
-    found = re.search(r'<pre id="layout-report">(.*?)</pre>', dom, re.S)
-    assert found, dom[-2000:]
-    report = {entry["step"]: entry["pairs"] for entry in json.loads(html.unescape(found[1]))}
+
+    class Reports(dict[int, Any]):
+        def __missing__(self, width: int) -> Any:
+            tmp_path = tmp_path_factory.mktemp(f"chromium{width}")
+            args = ["--dump-dom", f"--window-size={width},{HEIGHT}", probe.as_uri()]
+            dom = _run_chromium(args, tmp_path)
+            found = re.search(r'<pre id="layout-report">(.*?)</pre>', dom, re.S)
+            assert found, dom[-2000:]
+            self[width] = json.loads(html.unescape(found[1]))
+            return self[width]
+
+    return Reports()
+
+
+def test_html_page_lays_out_both_columns_for_every_step(laid_out: dict[int, Any]) -> None:
+    # Scenario: Chromium loads the page (plus a measuring script) and dumps the DOM; every
+    # step has, for each of its definitions, a left column (the code that runs) and a
+    # "tornado" column side by side, each wide, tall and holding source text or a note.
+    report = {entry["step"]: entry["pairs"] for entry in laid_out[WIDTH]["steps"]}
     assert list(report) == [step.number for step in STUDY_PATH]
     for step in STUDY_PATH:
         pairs = report[step.number]
@@ -404,6 +497,68 @@ def test_html_page_lays_out_both_columns_for_every_step(tour_page: Path, tmp_pat
                 assert column["text"] > 0, (step.number, column)
             assert theirs["left"] >= ours["left"] + ours["width"], (step.number, pair)
             assert theirs["top"] == ours["top"], (step.number, pair)
+            assert ours["source"] > 0 and theirs["kind"] == "tornado", (step.number, pair)
+
+
+@pytest.mark.parametrize("width", [WIDTH, 760])
+def test_html_code_wraps_instead_of_clipping(laid_out: dict[int, Any], width: int) -> None:
+    # Scenario: at a wide and at a narrow window, no code block is wider than its box and
+    # the page does not scroll sideways: long source lines wrap (some do, at either width).
+    report = laid_out[width]
+    clipped = [
+        (entry["step"], column["heading"], column["overflow"])
+        for entry in report["steps"]
+        for pair in entry["pairs"]
+        for column in pair["ours"] + pair["tornado"]
+        if column["overflow"] > 0
+    ]
+    assert clipped == []
+    assert report["page"]["scroll"] <= report["page"]["client"], report["page"]
+    assert report["wrapped"] > 0
+
+
+def test_html_page_says_no_sentence_twice(laid_out: dict[int, Any]) -> None:
+    # Scenario: in the page's prose (headings, paragraphs, notes, the nav; not the source),
+    # no sentence appears twice: each phase's intro is its heading, once; and no definition's
+    # source is shown twice (a later step names it instead).
+    report = laid_out[WIDTH]
+    assert repeated_sentences(report["prose"]) == []
+    shown = [
+        column["heading"]
+        for entry in report["steps"]
+        for pair in entry["pairs"]
+        for column in pair["ours"] + pair["tornado"]
+        if column["source"]
+    ]
+    assert sorted(set(shown)) == sorted(shown), "a definition's code is shown twice"
+    for intro in tour.PHASES.values():
+        assert sum(intro.lower() in h.lower() for h in report["headings"]) == 1, intro
+
+
+def test_html_labels_asyncios_code_as_asyncios(laid_out: dict[int, Any]) -> None:
+    # Scenario: a definition of asyncio's (step 8) is labelled as the standard library's,
+    # run by both servers, not as ours; minitornado's own code is labelled ours.
+    report = {entry["step"]: entry["pairs"] for entry in laid_out[WIDTH]["steps"]}
+    for step in STUDY_PATH:
+        for (ours, _), pair in zip(step.pairs(), report[step.number], strict=True):
+            [left] = pair["ours"]
+            if ours.startswith("asyncio/"):
+                assert left["kind"] == "asyncio", (step.number, left)
+                assert left["heading"].startswith("asyncio (standard library, run by both)")
+            elif ours.startswith("minitornado/"):
+                assert (left["kind"], left["heading"][:4]) == ("ours", "ours"), left
+            else:
+                assert left["kind"] == "app" and "ours" not in left["heading"], left
+
+
+def test_html_nav_is_one_line_of_step_numbers(laid_out: dict[int, Any]) -> None:
+    # Scenario: the nav is one line at the top: each phase's name, then its step numbers,
+    # every one a link to its step's section.
+    nav = laid_out[WIDTH]["nav"]
+    assert nav is not None
+    assert nav["height"] < 2 * nav["lineHeight"], nav
+    assert [text for text, _, _ in nav["links"]] == [step.number for step in STUDY_PATH]
+    assert all(href == f"#step-{text}" and exists for text, href, exists in nav["links"])
 
 
 def test_html_page_screenshot_shows_code_in_both_halves(tour_page: Path, tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
-"""Tests for minitornado/trace.py: the study path, logged step by step as it happens.
+"""Tests for minitornado/study/trace.py: the study path, logged step by step as it happens.
 
-A real server on 127.0.0.1 port 0 serves a real client over a socket, in this process, with
-the trace on (lines captured from the ``minitornado.study.trace`` logger) or off (then nothing at
-all may reach the trace module). ``demo_app.py --trace`` is tested in tests/test_demo_app.py.
+A real server on 127.0.0.1 port 0 serves real clients over sockets, in this process, with the
+trace on (lines captured from the ``minitornado.study.trace`` logger) or off (then no profile
+hook may be installed, and nothing may reach the logger). The trace watches from outside:
+no serving module may import it. ``demo_app.py --trace`` is tested in tests/test_demo_app.py.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import logging
@@ -15,8 +17,10 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -24,6 +28,8 @@ import pytest
 import minitornado
 from minitornado import web
 from minitornado.study import trace
+from minitornado.study._refs import code_of
+from minitornado.study.tour import STUDY_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 5.0
@@ -34,6 +40,18 @@ class Hello(web.RequestHandler):
     async def post(self, name: str) -> None:
         await asyncio.sleep(0)
         self.write(f"Hello, {name}: {len(self.request.body)} bytes")
+
+
+class Slow(web.RequestHandler):
+    """Tells the test it has started, then answers once the test releases it."""
+
+    def initialize(self, started: asyncio.Event, release: asyncio.Event) -> None:
+        self.started, self.release = started, release
+
+    async def get(self) -> None:
+        self.started.set()
+        await self.release.wait()
+        self.write("Slow")
 
 
 @pytest.fixture
@@ -47,9 +65,21 @@ def traced() -> Iterator[io.StringIO]:
         trace.disable()
 
 
-async def serve_one_request(body: bytes = b"x" * 1000) -> tuple[int, bytes]:
-    """Start a server, POST ``body`` to it in two pieces, shut it down; (port, response)."""
-    server = web.Application([(r"/hello/(\w+)", Hello)]).listen(0, "127.0.0.1")
+@dataclass
+class Run:
+    port: int
+    hello: bytes  # the POST's response, up to the end of its body
+    slow: bytes  # the slow GET's whole response, to the connection's close
+    cut: int  # what shutdown() returned
+
+
+async def serve_and_shut_down(body: bytes = b"x" * 1000) -> Run:
+    """Listen; POST ``body`` in two pieces on one connection, which stays open (keep-alive);
+    start a slow GET on a second one, and shut down while it is in progress."""
+    started, release = asyncio.Event(), asyncio.Event()
+    server = web.Application(
+        [(r"/hello/(\w+)", Hello), (r"/slow", Slow, {"started": started, "release": release})]
+    ).listen(0, "127.0.0.1")
     port = next(iter(server._sockets.values())).getsockname()[1]
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
     head = f"POST /hello/bob HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -57,10 +87,20 @@ async def serve_one_request(body: bytes = b"x" * 1000) -> tuple[int, bytes]:
     await writer.drain()
     await asyncio.sleep(0.05)  # so the body arrives in two reads: two h11 Data events
     writer.write(body[10:])
-    response = await asyncio.wait_for(reader.readuntil(b"bytes"), TIMEOUT)
-    await asyncio.wait_for(server.shutdown(TIMEOUT), TIMEOUT)
+    hello = await asyncio.wait_for(reader.readuntil(b"bytes"), TIMEOUT)
+    slow_reader, slow_writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port), TIMEOUT
+    )
+    slow_writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(started.wait(), TIMEOUT)
+    shutting_down = asyncio.ensure_future(server.shutdown(TIMEOUT))
+    await asyncio.sleep(0.05)  # shutdown() has begun: the idle connection closed, /slow is last
+    release.set()
+    cut = await asyncio.wait_for(shutting_down, TIMEOUT)
+    slow = await asyncio.wait_for(slow_reader.read(), TIMEOUT)
     writer.close()
-    return port, response
+    slow_writer.close()
+    return Run(port, hello, slow, cut)
 
 
 def steps_in_order(text: str) -> list[str]:
@@ -71,86 +111,116 @@ def steps_in_order(text: str) -> list[str]:
 # ---- With the trace on -------------------------------------------------------------------------
 
 
-async def test_trace_logs_every_step_in_the_documented_order(traced: io.StringIO) -> None:
-    # Scenario: listen, run the loop, serve one POST, shut down. The first line of each step
-    # comes in the numbered order: start-up 1-9, the request 10-17, the shutdown S2-S5.
-    await serve_one_request()
-    assert steps_in_order(traced.getvalue()) == [
-        *map(str, range(1, 18)), "S2", "S3", "S4", "S5",
-    ]  # fmt: skip
+def test_trace_logs_every_step_in_the_documented_order(traced: io.StringIO) -> None:
+    # Scenario: asyncio.run() of: listen, two requests, a graceful shutdown during the second.
+    # The first line of each step comes in STUDY_PATH's order: start-up 1-9, a request
+    # 10-17, the shutdown S2-S6 (S1 is a signal, which only demo_app.py catches).
+    run = asyncio.run(serve_and_shut_down())
+    assert run.cut == 0 and run.slow.endswith(b"Slow")
+    expected = [step.number for step in STUDY_PATH if step.number != "S1"]
+    assert steps_in_order(traced.getvalue()) == expected, traced.getvalue()
 
 
-async def test_trace_lines_carry_the_values_of_this_run(traced: io.StringIO) -> None:
+def test_trace_lines_carry_the_values_of_this_run(traced: io.StringIO) -> None:
     # Scenario: the lines say which address and fd were bound, what h11 saw, which handler
-    # ran, and how many bytes went out: exactly what the client received.
-    port, response = await serve_one_request(body=b"y" * 1000)
+    # ran, how many bytes went out (exactly what the client received), and which connection
+    # the shutdown closed at once and which one it let finish.
+    run = asyncio.run(serve_and_shut_down(body=b"y" * 1000))
     text = traced.getvalue()
-    assert re.search(rf"step 4 .* bound 127\.0\.0\.1:{port} fd=\d+ backlog=128", text)
+    assert re.search(rf"step 4 .* bound 127\.0\.0\.1:{run.port} fd=\d+ backlog=128", text)
     assert "handler=add_accept_handler.accept_handler" in text
-    assert re.search(r"step 8 .* loop\.add_reader\(\d+, IOLoop\._handle_events\)", text)
+    assert re.search(r"step 8 .* loop\.add_reader\((\d+), IOLoop\._handle_events\).* fd \1$",
+                     text, re.M)  # fmt: skip
     assert re.search(r"step 10 .* accepted from 127\.0\.0\.1:\d+ \(#1 of this wake-up\)", text)
-    assert "h11 Request: POST /hello/bob HTTP/1.1" in text
-    assert "h11 EndOfMessage: 1000 body bytes in 2 Data event(s)" in text
+    assert re.search(r"step 14 .* fd=\d+ h11 Request: POST /hello/bob HTTP/1.1, \d+ header", text)
+    fed = re.search(r"1000 body bytes in 2 h11 Data event\(s\); (\d+) bytes fed to h11", text)
+    assert fed and int(fed.group(1)) > 1000
     assert "-> Hello, path groups [b'bob']" in text
     assert "Hello.post('bob') (async def: awaited)" in text
+    assert "Slow.get() (async def: awaited)" in text
     written = re.search(r"step 17 .* finished: 200, (\d+) bytes written", text)
-    assert written and int(written.group(1)) == len(response)
-    assert "1 idle connection(s) closed" in text
+    assert written and int(written.group(1)) == len(run.hello)
+    idle = re.search(r"step S3 .* 1 idle connection\(s\) closed at once: fd=(\d+)$", text, re.M)
+    busy = re.search(r"step S4 .* 1 busy connection\(s\) .* fd=(\d+)$", text, re.M)
+    assert idle and busy and idle.group(1) != busy.group(1)
+    assert re.search(r"step S6 .* \(under asyncio\.run: main\(\) returned\)", text)
+    assert text.count(" step S6 ") == 1  # asyncio.run's clean-up stops the loop again: not S6
 
 
-async def test_step_9_says_asyncio_run_runs_the_loop(traced: io.StringIO) -> None:
-    # Scenario: under pytest-asyncio the loop is run by run_until_complete; under
-    # demo_app.py's three --start modes the line names each runner (test_demo_app.py).
-    await serve_one_request()
+def test_step_9_names_what_runs_the_loop(traced: io.StringIO) -> None:
+    # Scenario: asyncio.run() runs the loop; demo_app.py's three --start modes show the
+    # other runners (tests/test_demo_app.py).
+    asyncio.run(serve_and_shut_down())
     line = next(line for line in traced.getvalue().splitlines() if " step 9 " in line)
-    assert "the loop is running, started by" in line
-    assert "run_until_complete() -> run_forever()" in line
+    assert "the loop is running, started by asyncio.run() -> run_until_complete()" in line
 
 
-def test_each_step_names_what_the_package_docstring_and_the_tour_name() -> None:
-    # Scenario: the trace's numbers are the study path's: step N mirrors the Tornado
-    # definition the tour gives for step N, and the shutdown steps are in the docstring.
-    from minitornado.study.tour import STUDY_PATH
+def test_a_failing_watch_is_reported_once_and_the_server_serves_on(
+    traced: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scenario: a watch whose values cannot be read (a definition that changed shape) must
+    # not let its exception into the server: one warning, and every other step still logs.
+    def broken(frame: FrameType, value: Any) -> list[str]:
+        raise KeyError("no such local")
 
-    assert list(trace.STEPS) == [step.number for step in STUDY_PATH]
+    ref = STUDY_PATH[0].ours
+    monkeypatch.setitem(trace.LINES, "1", (trace.Watch(ref, "call", broken),))
+    trace.enable(traced)
+    asyncio.run(serve_and_shut_down())
+    text = traced.getvalue()
+    assert text.count("cannot read its values") == 1
+    assert steps_in_order(text)[:2] == ["2", "3"]
+
+
+# ---- The trace and the study path are one table -----------------------------------------------
+
+
+def test_every_step_of_the_study_path_has_lines_and_there_is_no_other() -> None:
+    # Scenario: LINES is keyed by STUDY_PATH's numbers, in its order; each watch names a
+    # definition that exists, and each step watches its own definition unless its values
+    # show elsewhere (listed here, with where).
+    assert list(trace.LINES) == [step.number for step in STUDY_PATH]
+    elsewhere = {
+        "9": "a callback queued by the first add_handler: IOLoop.start() may never run",
+        "14": "h11's Request and the end of the message, not read_response's arguments",
+        "17": "write_headers and _finish_request, where the status and byte counts are",
+        "S6": "asyncio's loop.stop(), which IOLoop.stop() calls, and asyncio.run too",
+    }
     for step in STUDY_PATH:
-        mirrors = trace.STEPS[step.number][1]
-        assert mirrors == step.tornado or (not step.tornado and mirrors.startswith("ours alone"))
-        assert f"    {step.number}. " in (minitornado.__doc__ or ""), step.number
+        watches = trace.LINES[step.number]
+        assert watches and all(w.event in ("call", "return") for w in watches)
+        refs = {w.ref for w in watches}
+        assert (step.ours in refs) != (step.number in elsewhere), step.number
+    for watch in [w for ws in trace.LINES.values() for w in ws] + list(trace.COUNTERS):
+        if not watch.ref.startswith("demo_app.py"):  # an app file: looked for, not imported
+            assert code_of(watch.ref) is not None, watch.ref
 
 
-# ---- With the trace off ------------------------------------------------------------------------
+def test_a_reference_that_names_nothing_is_refused() -> None:
+    # Scenario: a renamed definition makes its reference fail loudly, nested ones too; only
+    # an app file that is not loaded gives None (the trace looks again when re-enabled).
+    with pytest.raises(LookupError, match="renamed"):
+        code_of("minitornado/web.py::Application.renamed")
+    with pytest.raises(LookupError, match="no function 'gone'"):
+        code_of("minitornado/netutil.py::add_accept_handler.<locals>.gone")
+    assert code_of("no_such_app.py::main") is None
 
 
-async def test_trace_off_costs_no_call_and_no_formatting(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Scenario: with the trace off, serving a request must not call into the trace module
-    # at all (so nothing is formatted), and its logger must receive nothing, even when
-    # the logger itself would accept every level.
-    assert not trace.enabled
-    calls: list[str] = []
-
-    def counting(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            calls.append(name)
-            return real(*args, **kwargs)
-
-        return wrapper
-
-    for name in ("step", "fd_of", "address", "announce_when_running", "RequestTrace"):
-        monkeypatch.setattr(trace, name, counting(name, getattr(trace, name)))
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    level = trace.trace_log.level
-    trace.trace_log.addHandler(handler)
-    trace.trace_log.setLevel(logging.DEBUG)
+def test_each_line_names_the_step_as_the_study_path_does() -> None:
+    # Scenario: a line of step N carries STUDY_PATH's title for N and its Tornado definition.
+    lines = io.StringIO()
+    trace.enable(lines)
     try:
-        await serve_one_request()
+        trace.step("4", "bound somewhere")
+        trace.step("S3", "nothing")
     finally:
-        trace.trace_log.removeHandler(handler)
-        trace.trace_log.setLevel(level)
-    assert calls == []
-    assert records == []
+        trace.disable()
+    assert "step 4   bind_sockets  (tornado/netutil.py::bind_sockets)  bound somewhere" in (
+        lines.getvalue()
+    )
+    assert "step S3  idle connections close now  (ours alone)  nothing" in lines.getvalue()
+    for step in STUDY_PATH:
+        assert f"    {step.number}. " in (minitornado.__doc__ or ""), step.number
 
 
 def test_enable_twice_prints_each_line_once() -> None:
@@ -159,16 +229,108 @@ def test_enable_twice_prints_each_line_once() -> None:
     trace.enable(io.StringIO())
     trace.enable(lines)
     try:
-        trace.step(4, "bound %s", "somewhere")
+        trace.step("4", "bound somewhere")
     finally:
         trace.disable()
     assert lines.getvalue().count("step 4") == 1
-    assert "(tornado/netutil.py::bind_sockets)  bound somewhere" in lines.getvalue()
+
+
+# ---- With the trace off: nothing installed, nothing imported -----------------------------------
+
+
+def _imports_of(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = "minitornado" if node.level else (node.module or "")
+            module = f"{base}.{node.module}" if node.level and node.module else base
+            names += [module] + [f"{module}.{alias.name}" for alias in node.names]
+    return names
+
+
+def test_no_serving_module_imports_the_study_package() -> None:
+    # Scenario: every module of minitornado outside minitornado/study is read (ast): none
+    # imports minitornado.study. The package's __init__ may, and only under the
+    # MINITORNADO_TRACE test (test_minitornado_trace_environment_variable_traces_any_app).
+    package = ROOT / "minitornado"
+    modules = [p for p in package.rglob("*.py") if "study" not in p.relative_to(package).parts]
+    assert len(modules) > 10
+    for path in modules:
+        if path == package / "__init__.py":
+            continue
+        study = [n for n in _imports_of(path) if n.startswith("minitornado.study")]
+        assert study == [], f"{path.relative_to(ROOT)} imports {study}"
+    assert any(n.startswith("minitornado.study") for n in _imports_of(package / "__init__.py"))
+    # And the check can fail:
+    assert _imports_of(package / "study" / "trace.py").count("minitornado.study._refs") == 1
+
+
+def test_serving_without_the_trace_loads_no_study_module() -> None:
+    # Scenario: a whole app serves a request with MINITORNADO_TRACE unset: not one module of
+    # minitornado.study is loaded, and no profile hook is installed.
+    app = textwrap.dedent("""
+        import asyncio, sys
+        from minitornado import web
+
+        class Hello(web.RequestHandler):
+            def get(self):
+                self.write("Hello")
+
+        async def main():
+            server = web.Application([("/", Hello)]).listen(0, "127.0.0.1")
+            port = next(iter(server._sockets.values())).getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+            assert (await asyncio.wait_for(reader.read(), 5)).endswith(b"Hello")
+            assert sys.getprofile() is None
+            await server.shutdown(5)
+
+        asyncio.run(main())
+        print(sorted(m for m in sys.modules if m.startswith("minitornado")))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "MINITORNADO_TRACE"}
+    done = subprocess.run(
+        [sys.executable, "-c", app], capture_output=True, text=True, env=env, timeout=20
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = ast.literal_eval(done.stdout.strip())
+    assert "minitornado.web" in loaded
+    assert [m for m in loaded if m.startswith("minitornado.study")] == []
+
+
+async def test_trace_off_installs_nothing_and_logs_nothing() -> None:
+    # Scenario: after enable() and disable(), serving a request finds no profile hook, and
+    # the trace's logger receives nothing, even when it would accept every level.
+    trace.enable(io.StringIO())
+    trace.disable()
+    assert not trace.enabled and sys.getprofile() is None
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    level = trace.trace_log.level
+    trace.trace_log.addHandler(handler)
+    trace.trace_log.setLevel(logging.DEBUG)
+    try:
+        server = web.Application([(r"/hello/(\w+)", Hello)]).listen(0, "127.0.0.1")
+        port = next(iter(server._sockets.values())).getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /hello/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"bytes"), TIMEOUT)
+        assert sys.getprofile() is None
+        await asyncio.wait_for(server.shutdown(TIMEOUT), TIMEOUT)
+        writer.close()
+    finally:
+        trace.trace_log.removeHandler(handler)
+        trace.trace_log.setLevel(level)
+    assert records == []
 
 
 def test_minitornado_trace_environment_variable_traces_any_app() -> None:
     # Scenario: an app that never mentions the trace, run with MINITORNADO_TRACE=1, prints
-    # the start-up steps on stderr; with the variable unset it prints none.
+    # the start-up steps on stderr, and S6 when asyncio.run stops the loop; with the
+    # variable unset it prints none.
     app = textwrap.dedent("""
         import asyncio
         from minitornado import web
@@ -188,4 +350,4 @@ def test_minitornado_trace_environment_variable_traces_any_app() -> None:
     quiet, traced = run(env), run({**env, "MINITORNADO_TRACE": "1"})
     assert quiet.returncode == traced.returncode == 0, traced.stderr
     assert "step" not in quiet.stderr
-    assert steps_in_order(traced.stderr) == list(map(str, range(1, 10)))
+    assert steps_in_order(traced.stderr) == [*map(str, range(1, 10)), "S6"], traced.stderr

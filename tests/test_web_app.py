@@ -5,15 +5,15 @@ and the settings we refuse; compared with Tornado 6.6.1 where behaviour should m
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
 import pytest
-from test_web_harness import (
-    LIBS,
+from support import (
+    IMPLS,
+    Impl,
     Pair,
     get,
     is_closed,
@@ -85,12 +85,11 @@ async def pair() -> AsyncIterator[Pair]:
 # ---- listen -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lib", LIBS)
-async def test_listen_returns_the_http_server_and_serves(lib: str) -> None:
+async def test_listen_returns_the_http_server_and_serves(impl: Impl) -> None:
     # app.listen(0, "127.0.0.1", **server_kwargs) builds the HTTPServer with those kwargs
     # (here no_keep_alive) and returns it, already accepting.
-    web = importlib.import_module(f"{lib}.web")
-    httpserver = importlib.import_module(f"{lib}.httpserver")
+    web = impl.web
+    httpserver = impl.httpserver
     server = make_app(web).listen(0, "127.0.0.1", no_keep_alive=True)
     try:
         assert isinstance(server, httpserver.HTTPServer)
@@ -184,10 +183,9 @@ async def test_reverse_url_quotes_arguments(pair: Pair) -> None:
     }
 
 
-@pytest.mark.parametrize("lib", LIBS)
-def test_reverse_url_of_an_unknown_name_is_a_key_error(lib: str) -> None:
+def test_reverse_url_of_an_unknown_name_is_a_key_error(impl: Impl) -> None:
     # reverse_url of a name no rule has: KeyError with Tornado's message.
-    app = make_app(importlib.import_module(f"{lib}.web"))
+    app = make_app(impl.web)
     with pytest.raises(KeyError, match="nothing not found in named urls"):
         app.reverse_url("nothing")
 
@@ -199,14 +197,13 @@ async def test_settings_reach_the_handler() -> None:
         assert ours.body == b'{"custom": "yes"}'
 
 
-@pytest.mark.parametrize("lib", LIBS)
-def test_duplicate_names_warn(lib: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_duplicate_names_warn(impl: Impl, caplog: pytest.LogCaptureFixture) -> None:
     # Two rules with one name: a warning, and the later rule wins.
-    web = importlib.import_module(f"{lib}.web")
+    web = impl.web
     RH: Any = web.RequestHandler
     app = web.Application([web.url("/a", RH, name="n"), web.url("/b", RH, name="n")])
     assert app.reverse_url("n") == "/b"
-    assert log_lines(caplog, lib, "application") == [
+    assert log_lines(caplog, impl, "application") == [
         "Multiple handlers named n; replacing previous value"
     ]
 
@@ -232,12 +229,12 @@ async def test_log_function_setting_replaces_the_access_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # log_function is called with the handler; nothing goes to the access logger.
-    seen: dict[str, list[Any]] = {lib: [] for lib in LIBS}
+    seen: dict[str, list[Any]] = {impl: [] for impl in IMPLS}
 
     def make(web: ModuleType) -> Any:
-        lib = web.__name__.split(".")[0]
+        impl = web.__name__.split(".")[0]
         return make_app(
-            web, log_function=lambda h: seen[lib].append((h.get_status(), h.request.uri))
+            web, log_function=lambda h: seen[impl].append((h.get_status(), h.request.uri))
         )
 
     caplog.set_level(logging.INFO)
@@ -274,12 +271,11 @@ def test_settings_of_left_out_features_raise(settings: dict[str, Any]) -> None:
         tornado.web.Application([], **{k: v for k, v in settings.items() if k != "autoreload"})
 
 
-@pytest.mark.parametrize("lib", LIBS)
-def test_find_handler_returns_the_delegate_for_the_route(lib: str) -> None:
+def test_find_handler_returns_the_delegate_for_the_route(impl: Impl) -> None:
     # find_handler picks the rule (path groups still bytes, kwargs for initialize); an
     # unmatched path gets ErrorHandler with status_code 404; get_handler_delegate builds one.
-    web = importlib.import_module(f"{lib}.web")
-    httputil = importlib.import_module(f"{lib}.httputil")
+    web = impl.web
+    httputil = impl.httputil
     app = make_app(web)
 
     def request(path: str) -> Any:

@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_web_harness import Pair, get, is_closed, log_lines, log_records, read_response, serve_pair
+from support import IMPLS, Pair, get, is_closed, log_lines, log_records, read_response, serve_pair
 
 
 def make_app(web: ModuleType, **settings: Any) -> Any:
@@ -171,8 +171,8 @@ async def test_uncaught_exception_is_a_500_logged_as_tornado_logs_it(
     caplog.set_level(logging.INFO)
     ours = await pair.same(get("/boom"))
     assert ours.body == page(500, "Internal Server Error")
-    for lib in ("minitornado", "tornado"):
-        (record,) = log_records(caplog, lib, "application")
+    for impl in IMPLS:
+        (record,) = log_records(caplog, impl, "application")
         assert record.levelno == logging.ERROR and record.exc_info is not None
         assert record.exc_info[0] is ValueError
     assert log_lines(caplog, "minitornado", "application") == log_lines(
@@ -372,7 +372,7 @@ async def test_error_after_flush_closes_the_connection(
     assert theirs.body == b"1\r\na\r\n0\r\n\r\n"
     assert not await is_closed(reader)
 
-    for lib in ("minitornado", "tornado"):
+    for impl in IMPLS:
         assert "Cannot send error response after headers written" in log_lines(
-            caplog, lib, "general"
+            caplog, impl, "general"
         )

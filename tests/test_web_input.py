@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_web_harness import Pair, get, log_lines, post, serve_pair
+from support import Pair, get, log_lines, post, serve_pair
 
 
 def make_app(web: ModuleType) -> Any:

@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_web_harness import TIMEOUT, Pair, get, post, read_response, serve_pair
+from support import TIMEOUT, Pair, get, post, read_response, serve_pair
 
 
 def make_app(web: ModuleType) -> Any:

@@ -1,7 +1,7 @@
 """The requests ``minitornado.study.compare`` sends to both servers, each by name.
 
 Mirrors: nothing in Tornado (a tool of ours). The cases come from what was observed of
-Tornado 6.6.1 on the wire (ANATOMY §3), aimed at the routes of ``demo_app.py``.
+Tornado 6.6.1 on the wire, aimed at the routes of ``demo_app.py``.
 
 Each ``Case`` is raw bytes sent as they are on a fresh connection: well-formed requests to
 every route (they say ``Connection: close``, so the server's close ends the answer),

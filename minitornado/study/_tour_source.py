@@ -14,6 +14,9 @@ code that runs. Tornado's files are only parsed (``ast``), never imported, so th
 without Tornado's import-time side effects, and a marker naming something that is not a real
 definition (a typo, a name Tornado renamed) is found without running anything.
 
+``Column`` is one side of the tour's pairs, what ``tour.columns`` builds from a step and the
+page (``_tour_html``) and the terminal text (``_tour_text``) lay out.
+
 Study path: none; this reads the code of every step.
 """
 
@@ -46,6 +49,34 @@ class Source:
     def location(self) -> str:
         """``tornado/web.py:2422``: the ref's path with the first line's number."""
         return f"{split_ref(self.ref)[0]}:{self.first_line}"
+
+    @property
+    def where(self) -> str:
+        """``tornado/web.py:2422 Application.listen (43 lines)``, as the tour's headings say it."""
+        return f"{self.location} {split_ref(self.ref)[1]} ({self.length} lines)"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One side of a pair as the tour shows it: whose code, where it is, its text, a note.
+
+    ``kind`` says whose code it is: on the left ``"ours"``, ``"asyncio"`` (the standard
+    library's, which both servers run) or ``"app"`` (the application's own code); on the
+    right ``"tornado"``. ``who`` is the label a reader sees for it.
+    """
+
+    kind: str
+    who: str  # "ours (minitornado)", "asyncio (standard library, run by both)", "Tornado 6.6.1"
+    where: str  # Source.where, or what stands in for it when there is no source
+    source: Source | None  # None: no code to show; the note or the heading says why
+    note: str = ""
+
+    @property
+    def heading(self) -> str:
+        return f"{self.who}: {self.where}"
+
+
+NOT_INSTALLED = "Tornado is not installed here: pip install tornado==6.6.1 to read its side."
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -1,8 +1,14 @@
 """The study path, step by step: our code, and where Tornado does the same.
 
-    python -m minitornado.study.tour                 every step, in the terminal
-    python -m minitornado.study.tour --step 9        one step (1 to 17, S1 to S6)
-    python -m minitornado.study.tour --html tour.html    one page, ours and Tornado's side by side
+    python -m minitornado.study.tour                  every step, in the terminal
+    python -m minitornado.study.tour --step 9         one step (1 to 17, S1 to S6)
+    python -m minitornado.study.tour --tornado        Tornado's source after ours, each time
+    python -m minitornado.study.tour --side-by-side   ours and Tornado's in two columns
+    python -m minitornado.study.tour --html tour.html     one page, ours and Tornado's side by side
+
+``--side-by-side`` fits the terminal's width (``--width N`` sets another, 60 at the least)
+and wraps long lines within each column. ``--step`` combines with the others. Code that is
+the counterpart of two steps is shown at the first and named at the second.
 
 Ours alone: Tornado has no tour. ``STUDY_PATH`` below is the one place the study path is
 written down. The package docstring and the README print it (tests/test_tour.py checks that
@@ -27,12 +33,22 @@ Study path: all of it.
 from __future__ import annotations
 
 import argparse
+import itertools
+import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from minitornado.study._tour_html import Column, render_html
-from minitornado.study._tour_source import Source, our_source, tornado_source, tornado_version
+from minitornado.study._tour_html import render_html
+from minitornado.study._tour_source import (
+    NOT_INSTALLED,
+    Column,
+    our_source,
+    split_ref,
+    tornado_source,
+    tornado_version,
+)
+from minitornado.study._tour_text import MIN_WIDTH, phase_banner, render_step
 
 
 @dataclass(frozen=True)
@@ -174,7 +190,7 @@ STUDY_PATH: tuple[Step, ...] = (
          "A connection waiting for a request of which no byte has arrived closes at once; "
          "any other one is told to serve its request and then close."),
     Step("S4", "shutdown", "requests in progress finish",
-         _H1 + "HTTP1Connection._serve_as_last", "",
+         _H1 + "HTTP1Connection.serve_as_last", "",
          "The request in progress is the connection's last: its response says Connection: "
          "close if its headers have not gone out, and shutdown() waits for it."),
     Step("S5", "shutdown", "the rest is cut at the deadline",
@@ -185,7 +201,10 @@ STUDY_PATH: tuple[Step, ...] = (
     Step("S6", "shutdown", "the loop stops",
          "minitornado/ioloop.py::IOLoop.stop", "tornado/platform/asyncio.py::BaseAsyncIOLoop.stop",
          "asyncio's loop.stop(): a flag that run_forever() reads once the current turn of the "
-         "loop has run (under asyncio.run, main() simply returns)."),
+         "loop has run. Under asyncio.run nobody calls IOLoop.stop(): once main() returns, "
+         "the done callback run_until_complete() put on it calls that same loop.stop().",
+         then=(("asyncio/base_events.py::BaseEventLoop.stop",
+                "asyncio/base_events.py::BaseEventLoop.stop"),)),
 )  # fmt: skip
 
 PHASES = {
@@ -232,66 +251,86 @@ def _tornado_side(step: Step) -> str:
 
 
 def columns(step: Step) -> list[tuple[Column, Column]]:
-    """For each of the step's definitions: ours (source, location) and Tornado's."""
+    """For each of the step's definitions: the code that runs (ours, asyncio's or the
+    application's) and Tornado's."""
     rows = []
     for ours, tornado in step.pairs():
-        try:
-            source = our_source(ours)
-        except ImportError:  # demo_app.py is importable from the repository's root only
-            left = Column(
-                f"ours: {ours}", None, f"Run the tour from the repository to read {ours}."
-            )
-            rows.append((left, tornado_column(tornado)))
-            continue
-        name = ours.partition("::")[2]
-        left = Column(f"ours: {source.location} {name} ({source.length} lines)", source)
         # asyncio's code is the same for both: Tornado's side shows its call, once.
         caller = step.caller if ours == step.ours else ""
-        rows.append((left, tornado_column(tornado, caller)))
+        rows.append((code_column(ours), tornado_column(tornado, caller, ours)))
     return rows
 
 
-def tornado_column(ref: str, caller: str = "") -> Column:
-    """Where Tornado does the same: file::qualname, its length in lines, its source."""
-    if not ref:
-        return Column("Tornado: none", None, "Tornado has no counterpart: this is ours alone.")
-    if ref.startswith("asyncio/"):
-        note = f"Tornado runs this same asyncio code ({ref})"
-        if not caller:
-            return Column("Tornado: the same", None, note + ".")
-        return Column(f"Tornado: {caller}", tornado_source(caller), f"{note}; {caller} calls it.")
-    source = tornado_source(ref)
-    if source is None:
-        return Column(f"Tornado: {ref}", None, _NOT_INSTALLED)
+def code_column(ref: str) -> Column:
+    """The code that runs in minitornado: ours, asyncio's (run by both), or the app's own."""
+    if ref.startswith("minitornado/"):
+        kind, who = "ours", "ours (minitornado)"
+    elif ref.startswith("asyncio/"):
+        kind, who = "asyncio", "asyncio (standard library, run by both)"
+    else:
+        kind, who = "app", "the app"
+    try:
+        source = our_source(ref)
+    except ImportError:  # demo_app.py is importable from the repository's root only
+        return Column(kind, who, ref, None, f"Run the tour from the repository to read {ref}.")
+    return Column(kind, who, source.where, source)
+
+
+def tornado_column(ref: str, caller: str = "", ours: str = "") -> Column:
+    """Where Tornado does what ``ours`` does: its source, or a note saying why there is none.
+
+    Without Tornado installed the heading names the reference only; the tour says once, not
+    in every column, how to install it (``NOT_INSTALLED``).
+    """
     version = tornado_version()
-    return Column(
-        f"Tornado {version}: {ref}, line {source.first_line}, {source.length} lines", source
-    )
+    who = f"Tornado {version}" if version else "Tornado"
+    name, theirs = ours.partition("::")[2], ref.partition("::")[2]
+    if not ref and ours.startswith("minitornado/"):
+        note = f"Tornado has no counterpart to {name}: this is ours alone."
+        return Column("tornado", who, "none", None, note)
+    if not ref:
+        note = f"{name} is the application's own code, the same whichever server runs it."
+        return Column("tornado", who, "none", None, note)
+    if ref.startswith("asyncio/") and not caller:
+        note = f"Under Tornado too, asyncio's {theirs} is what runs."
+        return Column("tornado", who, "the same asyncio code", None, note)
+    shown = caller if ref.startswith("asyncio/") else ref
+    source = tornado_source(shown)
+    if source is None:
+        return Column("tornado", who, f"{shown} (not installed)", None)
+    note = f"Where Tornado calls asyncio's {theirs}." if shown != ref else ""
+    return Column("tornado", who, source.where, source, note)
 
 
-_NOT_INSTALLED = "Tornado is not installed here: pip install tornado==6.6.1 to read its side."
+def shown_once(steps: Sequence[Step]) -> list[tuple[Step, list[tuple[Column, Column]]]]:
+    """Each step with its columns, where code an earlier step shows is named, not repeated.
+
+    A definition can be the counterpart of two steps: Tornado's method that calls asyncio's
+    code for one step may be the previous step's own. Its source is shown at the first.
+    """
+    first_shown: dict[str, str] = {}
+    tour = []
+    for step in steps:
+        rows = [
+            (_once(left, step, first_shown), _once(right, step, first_shown))
+            for left, right in columns(step)
+        ]
+        tour.append((step, rows))
+    return tour
+
+
+def _once(column: Column, step: Step, first_shown: dict[str, str]) -> Column:
+    if column.source is None:
+        return column
+    earlier = first_shown.setdefault(column.source.ref, step.number)
+    if earlier == step.number:
+        return column
+    name = split_ref(column.source.ref)[1]
+    note = column.note or f"{name} is shown at step {earlier}, above."
+    return replace(column, where=f"{name} (shown at step {earlier})", source=None, note=note)
 
 
 # ---- The terminal tour ------------------------------------------------------------------------
-
-
-def render_step(step: Step) -> str:
-    """One step for the terminal: what happens, our source, where Tornado does the same."""
-    title = f"Step {step.number} ({step.phase}): {step.title}"
-    parts = [f"{'=' * 100}\n{title}\n{'=' * 100}", step.what]
-    for ours, tornado in columns(step):
-        where = tornado.heading + (f"\n{tornado.note}" if tornado.note else "")
-        code = numbered(ours.source) if ours.source else ours.note
-        parts.append(f"{ours.heading}\n{where}\n\n{code}")
-    return "\n\n".join(parts) + "\n"
-
-
-def numbered(source: Source) -> str:
-    """The source with its file line numbers in a margin."""
-    return "\n".join(
-        f"{source.first_line + i:>5} | {line}".rstrip()
-        for i, line in enumerate(source.text.splitlines())
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -300,7 +339,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Walk the study path: our code for each step, and where Tornado does the same.",
     )
     parser.add_argument("--step", metavar="N", help="show step N only (1 to 17, S1 to S6)")
-    parser.add_argument("--html", metavar="FILE", help="write the tour as one HTML page")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--tornado",
+        action="store_true",
+        help="print Tornado's source after ours, for every definition",
+    )
+    shown.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="print ours and Tornado's in two columns that fit the terminal",
+    )
+    shown.add_argument("--html", metavar="FILE", help="write the tour as one HTML page")
+    parser.add_argument(
+        "--width",
+        metavar="COLUMNS",
+        type=int,
+        help=f"the width to fit (default: the terminal's; {MIN_WIDTH} at the least)",
+    )
     args = parser.parse_args(argv)
     steps = list(STUDY_PATH)
     if args.step is not None:
@@ -309,14 +365,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             numbers = ", ".join(step.number for step in STUDY_PATH)
             parser.error(f"there is no step {args.step}: the steps are {numbers}")
     if args.html:
-        page = render_html([(step, columns(step)) for step in steps], tornado_version(), PHASES)
+        page = render_html(shown_once(steps), tornado_version(), PHASES)
         with open(args.html, "w", encoding="utf-8") as f:
             f.write(page)
         print(f"Wrote {len(steps)} steps to {args.html}")
         return 0
-    for step in steps:
-        sys.stdout.write(render_step(step) + "\n")
+    layout = "beside" if args.side_by_side else "after" if args.tornado else "ours"
+    width = args.width or shutil.get_terminal_size((100, 24)).columns
+    print_tour(steps, layout, max(width, MIN_WIDTH))
     return 0
+
+
+def print_tour(steps: Sequence[Step], layout: str, width: int) -> None:
+    """Print ``steps`` in ``layout`` (see ``_tour_text``), each phase's intro once."""
+    if tornado_version() is None:
+        sys.stdout.write(NOT_INSTALLED + "\n\n")
+    for phase, group in itertools.groupby(shown_once(steps), lambda item: item[0].phase):
+        sys.stdout.write(phase_banner(PHASES[phase], width) + "\n")
+        for step, rows in group:
+            sys.stdout.write(render_step(step, rows, layout, width) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,120 +1,85 @@
-"""The study-path trace: each numbered step, logged as it happens on a running server.
+"""The study-path trace: each numbered step, logged with this run's values as it happens.
 
-Mirrors: nothing in Tornado (ours alone: Tornado has no such hooks).
+Mirrors: nothing in Tornado (ours alone: Tornado has no trace).
 
-Turn it on with ``trace.enable()``, with ``MINITORNADO_TRACE=1`` in the environment (read
-once, when minitornado is first imported, so it works for any app), or with
-``demo_app.py --trace``. Each line goes to the ``minitornado.study.trace`` logger at INFO, which
+Turn it on with ``trace.enable()``, with ``demo_app.py --trace``, or with ``MINITORNADO_TRACE=1``
+in the environment (``minitornado/__init__.py`` reads it when minitornado is first imported,
+so it traces any app). Each line goes to the ``minitornado.study.trace`` logger at INFO, which
 ``enable()`` gives a handler of its own writing to stderr. One line (shown on two here)::
 
     [minitornado] step 4   bind_sockets  (tornado/netutil.py::bind_sockets)
                   bound 127.0.0.1:8000 fd=6 backlog=128 (non-blocking, listening)
 
-The number is the step's number in the package docstring (``minitornado/__init__.py``),
-the README and ``minitornado.study.tour``; the parenthesis names the Tornado definition the step
-mirrors; the rest are the values of this run. Per connection and request the lines carry
-the connection's ``fd=N``.
+The number is the step's number in ``minitornado.study.tour.STUDY_PATH`` (and so in the
+package docstring and the README); the title and the parenthesis, the Tornado definition the
+step mirrors, come from that table too; the rest are the values of this run. The lines of a
+connection or a request carry its socket's ``fd=N``.
 
-How the hooks cost nothing when the trace is off: each hook in the other modules is written
-``if trace.enabled: trace.step(...)``. With the trace off that is one attribute lookup and
-one test of a bool; nothing is computed, formatted or passed to ``logging``. The hooks sit
-where things happen once per start-up, per connection, per request or per h11 event, never
-per byte. ``enabled`` is a plain module global so that this check stays that cheap: do not
-set it by hand, call ``enable()`` / ``disable()``.
+How it watches, from outside: no serving module imports this one (tests/test_trace.py checks
+their imports). ``enable()`` installs a profile hook, ``sys.setprofile`` for the calling thread
+and ``threading.setprofile`` for threads started later; Python calls it on every call and
+return of a function. ``LINES`` below says, for each step, which definitions to watch (by
+reference, turned into code objects by ``minitornado.study._refs``), on call or on return, and
+which function of ``minitornado.study._trace_lines`` makes the lines from their arguments,
+locals or return value. What no single call shows (bytes fed to h11, Data events, bytes
+written, elapsed time) that module counts per request, from the calls in ``COUNTERS``.
+``disable()`` removes the hook, and forgets what was counted.
 
-Kept / Left out: nothing to keep from Tornado. The steps, with where they are reported:
+The cost: with the trace off, nothing is installed, so nothing is paid. With it on, every
+Python call of the process goes through the hook, a Python function: fine for reading, not
+for measuring speed. The hook replaces any other profile function (``cProfile``'s), and
+does not reach a thread that was already running when ``enable()`` was called.
 
-    1-3   web.py, httpserver.py, tcpserver.py        the constructors and listen() calls
-    4, 6  netutil.py                                 each bound socket, each accept handler
-    5     tcpserver.py                               each socket handed to add_accept_handler
-    7, 8  ioloop.py                                  every add_handler (listeners, and each
-                                                     connection's IOStream on its first read)
-    9     ioloop.py, via announce_when_running()     once per loop: who runs it
-    10    netutil.py (the accept handler)            each accepted connection, per wake-up
-    11    tcpserver.py                               the IOStream made for it
-    12    httpserver.py                              the HTTP1ServerConnection made for it
-    13    http1connection.py                         its request loop starting
-    14    http1connection.py                         h11's Request and EndOfMessage events
-    15    web.py                                     the route matched
-    16    web.py                                     the handler method called
-    17    http1connection.py                         status line written; response finished
-    S1, S6 demo_app.py (the app's own code)          the signal; the loop stopping
-    S2-S5 tcpserver.py, httpserver.py                HTTPServer.shutdown()
+Kept / Left out: nothing to keep from Tornado.
 
 Study path: all of it, as a log.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dis
 import inspect
 import logging
-import os
 import sys
-import time
-import weakref
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+import threading
+from collections.abc import Callable
+from types import CodeType, FrameType
+from typing import Any, NamedTuple, TextIO
 
-# The logger every trace line goes to. Not a child of the three in minitornado/log.py: an app
-# that configures those does not get the trace unless it asks for it.
-trace_log = logging.getLogger("minitornado.study.trace")
+from minitornado.study import _trace_lines as show
+from minitornado.study._refs import code_of
+from minitornado.study._trace_lines import step, trace_log
+from minitornado.study.tour import STUDY_PATH
 
-# Read by every hook: ``if trace.enabled:``. Only enable() and disable() change it.
+__all__ = ["COUNTERS", "LINES", "Watch", "disable", "enable", "enabled", "step", "trace_log"]
+
+# True between enable() and disable(); demo_app.py reads it.
 enabled = False
-
-# Each step: (its name, the Tornado definition it mirrors), as minitornado.study.tour.STUDY_PATH
-# numbers them (tests/test_trace.py checks): 1-17 start-up and one request, S1-S6 shutdown.
-STEPS: dict[str, tuple[str, str]] = {
-    "1": ("Application.listen", "tornado/web.py::Application.listen"),
-    "2": ("HTTPServer", "tornado/httpserver.py::HTTPServer.initialize"),
-    "3": ("TCPServer.listen", "tornado/tcpserver.py::TCPServer.listen"),
-    "4": ("bind_sockets", "tornado/netutil.py::bind_sockets"),
-    "5": ("TCPServer.add_sockets", "tornado/tcpserver.py::TCPServer.add_sockets"),
-    "6": ("add_accept_handler", "tornado/netutil.py::add_accept_handler"),
-    "7": ("IOLoop.add_handler", "tornado/platform/asyncio.py::BaseAsyncIOLoop.add_handler"),
-    "8": (
-        "asyncio loop.add_reader",
-        "asyncio/selector_events.py::BaseSelectorEventLoop.add_reader",
-    ),
-    "9": ("the loop runs", "tornado/platform/asyncio.py::BaseAsyncIOLoop.start"),
-    "10": ("TCPServer._handle_connection", "tornado/tcpserver.py::TCPServer._handle_connection"),
-    "11": ("IOStream", "tornado/iostream.py::IOStream.__init__"),
-    "12": ("HTTPServer.handle_stream", "tornado/httpserver.py::HTTPServer.handle_stream"),
-    "13": (
-        "HTTP1ServerConnection.start_serving",
-        "tornado/http1connection.py::HTTP1ServerConnection.start_serving",
-    ),
-    "14": (
-        "HTTP1Connection.read_response",
-        "tornado/http1connection.py::HTTP1Connection.read_response",
-    ),
-    "15": ("Application.find_handler", "tornado/web.py::Application.find_handler"),
-    "16": ("RequestHandler._execute", "tornado/web.py::RequestHandler._execute"),
-    "17": ("RequestHandler.finish", "tornado/web.py::RequestHandler.finish"),
-    "S1": ("a signal", "ours alone: the app's loop.add_signal_handler callback"),
-    "S2": ("TCPServer.stop", "tornado/tcpserver.py::TCPServer.stop"),
-    "S3": ("idle connections close", "ours alone: HTTP1ServerConnection.close_when_idle"),
-    "S4": ("in-flight requests finish", "ours alone: HTTP1Connection._serve_as_last"),
-    "S5": (
-        "the rest cut at the deadline",
-        "tornado/httpserver.py::HTTPServer.close_all_connections",
-    ),
-    "S6": ("the loop stops", "tornado/platform/asyncio.py::BaseAsyncIOLoop.stop"),
-}
 
 # The handler enable() installed, so that calling enable() twice does not print twice.
 _handler: logging.Handler | None = None
+
+
+class Watch(NamedTuple):
+    """One definition to watch, and what to print when it is called or returns."""
+
+    ref: str  # path::qualname, as in STUDY_PATH ("" for a handler's method, see step 16)
+    # "call": on entry (a coroutine's first entry only); "return": on exit (a coroutine's
+    # every suspension too, which is how S3 sees shutdown() stop to wait)
+    event: str
+    show: Callable[[FrameType, Any], list[str]]  # (frame, return value) -> the lines
 
 
 # ---- Switching it on and off ---------------------------------------------------------------
 
 
 def enable(stream: TextIO | None = None) -> None:
-    """Start tracing: every step from now on is logged, and printed to ``stream`` (stderr).
+    """Start tracing: from now on every step is logged, and printed to ``stream`` (stderr).
 
     The ``minitornado.study.trace`` logger gets its own handler and stops propagating, so the
     lines look the same whatever logging the app configured, and are not printed twice.
+    Calling it again replaces the handler, and looks again for the definitions of an app
+    file (``demo_app.py``) that was not loaded yet the first time.
     """
     global enabled, _handler
     if _handler is not None:
@@ -124,122 +89,158 @@ def enable(stream: TextIO | None = None) -> None:
     trace_log.addHandler(_handler)
     trace_log.setLevel(logging.INFO)
     trace_log.propagate = False
+    _watch_the_study_path()
+    sys.setprofile(_profile)
+    threading.setprofile(_profile)
     enabled = True
 
 
 def disable() -> None:
-    """Stop tracing, and remove the handler ``enable()`` installed."""
+    """Stop tracing: remove the profile hook and the handler ``enable()`` installed."""
     global enabled, _handler
     enabled = False
+    if sys.getprofile() is _profile:
+        sys.setprofile(None)
+    threading.setprofile(None)
     if _handler is not None:
         trace_log.removeHandler(_handler)
         _handler = None
     trace_log.propagate = True
+    show.forget()
 
 
-# ---- Writing a line ------------------------------------------------------------------------
+# ---- The hook ------------------------------------------------------------------------------
+
+# id(code) -> (code, [(step number or "", watch)]). Keyed by id, which is cheap to hash (a
+# code object hashes its whole bytecode); the code is kept alive here, so its id stays its own.
+_watched: dict[int, tuple[CodeType, list[tuple[str, Watch]]]] = {}
+_broken: set[str] = set()  # refs whose values could not be read, reported once
 
 
-def step(number: int | str, detail: str, *args: object) -> None:
-    """Log one line of step ``number``; ``detail`` is a %-format of ``args``.
-
-    Call it only under ``if trace.enabled:``: that test is what keeps the hooks free.
-    """
-    name, mirrors = STEPS[str(number)]
-    trace_log.info("step %-3s %s  (%s)  " + detail, number, name, mirrors, *args)
-
-
-def fd_of(connection: object) -> int:
-    """The socket fd behind an HTTP connection object (``-1`` once closed, or unknown)."""
-    stream = getattr(connection, "stream", None)
-    sock = getattr(stream, "socket", None)
-    return sock.fileno() if sock is not None else -1
+def _watch_the_study_path() -> None:
+    _watched.clear()
+    _broken.clear()
+    for number, watches in [*LINES.items(), *(("", (w,)) for w in COUNTERS)]:
+        for watch in watches:
+            try:
+                code = code_of(watch.ref)
+            except (LookupError, ImportError) as e:
+                trace_log.warning("trace: cannot watch %s (%s): lines missing", watch.ref, e)
+                continue
+            if code is not None:  # None: an app file that is not loaded
+                _watch_code(code, number, watch)
 
 
-def address(sockaddr: Any) -> str:
-    """``127.0.0.1:8000``, ``[::1]:8000``, or a Unix socket's path."""
-    if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
-        host = sockaddr[0]
-        return f"[{host}]:{sockaddr[1]}" if ":" in host else f"{host}:{sockaddr[1]}"
-    return os.fsdecode(sockaddr) if isinstance(sockaddr, bytes) else str(sockaddr)
+def _watch_code(code: CodeType, number: str, watch: Watch) -> None:
+    _watched.setdefault(id(code), (code, []))[1].append((number, watch))
 
 
-@dataclass
-class RequestTrace:
-    """What one request did, collected for the lines of steps 14 and 17.
-
-    ``HTTP1Connection`` makes one per request when the trace is on, and None otherwise.
-    """
-
-    fd: int
-    started: float = field(default_factory=time.perf_counter)
-    bytes_read: int = 0
-    data_events: int = 0
-    body_bytes: int = 0
-    bytes_written: int = 0
-    status: int = 0
-
-    def headers_arrived(self) -> None:
-        # The clock starts here, as request.request_time()'s does: not at the end of the
-        # previous request, which would count the time a keep-alive connection sat idle.
-        self.started = time.perf_counter()
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000.0
+def _profile(frame: FrameType, event: str, arg: Any) -> None:
+    # Called by Python on every call and return ("c_call" and the like are C functions, none
+    # of which is watched). This is the only place where watches run.
+    if event == "call" or event == "return":
+        found = _watched.get(id(frame.f_code))
+        if found is not None:
+            for number, watch in found[1]:
+                if watch.event == event and (event == "return" or _first_entry(frame)):
+                    _run(number, watch, frame, arg)
 
 
-# ---- Step 9: the loop is running -----------------------------------------------------------
+def _first_entry(frame: FrameType) -> bool:
+    # Python reports a coroutine's every resumption as a "call"; only the first one counts.
+    code = frame.f_code
+    if not code.co_flags & (inspect.CO_COROUTINE | inspect.CO_GENERATOR):
+        return True
+    return frame.f_lasti <= _start_offset(code)
 
-_announced: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+_start_offsets: dict[int, int] = {}
 
 
-def announce_when_running(loop: asyncio.AbstractEventLoop) -> None:
-    """Log step 9 once ``loop`` runs a callback, naming what runs it. Once per loop.
+def _start_offset(code: CodeType) -> int:
+    # 3.11+: the offset of the first RESUME, where a new coroutine's frame stands when it is
+    # first entered. 3.10 has no RESUME, and the frame of a new coroutine has f_lasti -1.
+    if id(code) not in _start_offsets:
+        resumes = (i.offset for i in dis.get_instructions(code) if i.opname == "RESUME")
+        _start_offsets[id(code)] = next(resumes, -1)
+    return _start_offsets[id(code)]
 
-    ``IOLoop.add_handler`` calls this. The line cannot come from ``IOLoop.start()``: under
-    ``asyncio.run`` or a plain ``run_forever()`` that is never called, yet the loop serves.
-    """
-    if loop in _announced:
+
+def _run(number: str, watch: Watch, frame: FrameType, value: Any) -> None:
+    # An exception must not escape into the code being traced: the hook would be removed
+    # and the server would see an error of ours. A definition that changed shape (a renamed
+    # local, say) is reported once and then skipped.
+    if watch.ref in _broken:
         return
-    _announced.add(loop)
-    loop.call_soon(_loop_is_running)
+    try:
+        lines = watch.show(frame, value)
+    except Exception as e:
+        _broken.add(watch.ref)
+        trace_log.warning("trace: %s: cannot read its values (%r): lines missing", watch.ref, e)
+        return
+    for line in lines:
+        step(number, line)
 
 
-def _loop_is_running() -> None:
-    if enabled:
-        step(
-            9,
-            "the loop is running, started by %s: the registered fds are served from now on",
-            _who_runs_the_loop(),
-        )
+# ---- The table: for each step of STUDY_PATH, what to watch and print -----------------------
 
 
-def _who_runs_the_loop() -> str:
-    """Name the caller of asyncio's ``run_forever``, read from the stack of this callback.
-
-    The stack of a loop callback always runs through ``run_forever``; what called it tells
-    ``IOLoop.start()`` from ``asyncio.run()`` from a plain ``loop.run_forever()``.
-    """
-    frame = inspect.currentframe()
-    while frame is not None and frame.f_code.co_name != "run_forever":
-        frame = frame.f_back
-    if frame is None:
-        return "a loop without run_forever (not asyncio's selector loop)"
-    callers = []
-    caller = frame.f_back
-    while caller is not None:
-        callers.append((os.path.basename(caller.f_code.co_filename), caller.f_code.co_name))
-        caller = caller.f_back
-    if ("runners.py", "run") in callers:
-        return "asyncio.run() -> run_until_complete() -> run_forever()"
-    if callers and callers[0] == ("ioloop.py", "start"):
-        return "IOLoop.start() -> run_forever()"
-    if callers and callers[0][1] == "run_until_complete":
-        return "loop.run_until_complete() -> run_forever()"
-    where = f"{callers[0][0]}::{callers[0][1]}" if callers else "the top level"
-    return f"loop.run_forever(), called from {where}"
+def _ours(number: str) -> str:
+    """The step's own definition, as STUDY_PATH names it: the two cannot drift apart."""
+    return next(step.ours for step in STUDY_PATH if step.number == number)
 
 
-# MINITORNADO_TRACE=1 traces any app, with no change to its code.
-if os.environ.get("MINITORNADO_TRACE", "") not in ("", "0"):
-    enable()
+def _watch_the_handler_method(frame: FrameType, _: Any) -> list[str]:
+    # Step 16's line is the call of the handler's method (get, post...), the app's own code,
+    # known only now: watch it from here on, to log the path groups it receives, decoded.
+    code = show.handler_method(frame)
+    if code is not None and id(code) not in _watched:
+        _watch_code(code, "16", Watch("", "call", show.method_called))
+    return []
+
+
+_H1 = "minitornado/http1connection.py::"
+_ACCEPT = "minitornado/netutil.py::add_accept_handler.<locals>.accept_handler"
+
+# Step number -> its watches, in STUDY_PATH's order (tests/test_trace.py checks that every step
+# has some, and that there is no other). The lines of a step come from its own definition
+# where that shows the values; else from a definition it calls, or that calls it.
+LINES: dict[str, tuple[Watch, ...]] = {
+    "1": (Watch(_ours("1"), "call", show.listen),),
+    "2": (Watch(_ours("2"), "return", show.http_server),),
+    "3": (Watch(_ours("3"), "call", show.tcp_listen),),
+    "4": (Watch(_ours("4"), "return", show.bound),),
+    "5": (Watch(_ours("5"), "call", show.add_sockets),),
+    "6": (Watch(_ours("6"), "call", show.accept_handler_added),),
+    "7": (Watch(_ours("7"), "call", show.add_handler),),
+    "8": (Watch(_ours("8"), "call", show.add_reader),),
+    # The first add_handler on a loop queues a callback, which logs 9 when the loop runs it.
+    "9": (Watch(_ours("7"), "call", show.announce_when_running),),
+    "10": (Watch(_ACCEPT, "call", show.wake_up_starts), Watch(_ours("10"), "call", show.accepted),
+           Watch(_ACCEPT, "return", show.wake_up_ends)),
+    "11": (Watch(_ours("11"), "return", show.stream_made),),
+    "12": (Watch(_ours("12"), "call", show.handle_stream),),
+    "13": (Watch(_ours("13"), "call", show.start_serving),),
+    "14": (Watch(_H1 + "HTTP1Connection._on_request", "return", show.request_parsed),
+           Watch(_H1 + "HTTP1Connection._on_end_of_message", "call", show.request_read)),
+    "15": (Watch(_ours("15"), "return", show.routed),),
+    "16": (Watch(_ours("16"), "call", _watch_the_handler_method),),
+    "17": (Watch(_H1 + "HTTP1Connection.write_headers", "return", show.headers_written),
+           Watch(_H1 + "HTTP1Connection._finish_request", "call", show.finished)),
+    "S1": (Watch(_ours("S1"), "call", show.first_signal),),
+    "S2": (Watch("minitornado/httpserver.py::HTTPServer.shutdown", "call", show.shutdown_starts),
+           Watch(_ours("S2"), "call", show.stop)),
+    "S3": (Watch(_ours("S3"), "return", show.closed_when_idle),
+           Watch("minitornado/httpserver.py::HTTPServer.shutdown", "return", show.drain_told)),
+    "S4": (Watch(_ours("S4"), "call", show.serve_as_last),),
+    "S5": (Watch(_ours("S5"), "call", show.close_all),),
+    # IOLoop.stop() calls this; under asyncio.run it is all that runs.
+    "S6": (Watch("asyncio/base_events.py::BaseEventLoop.stop", "call", show.loop_stops),),
+}  # fmt: skip
+
+# The calls the per-request counts come from; they print nothing themselves.
+COUNTERS: tuple[Watch, ...] = (
+    Watch("h11/_connection.py::Connection.receive_data", "call", show.fed_to_h11),
+    Watch("h11/_connection.py::Connection.next_event", "return", show.h11_event),
+    Watch("minitornado/iostream.py::IOStream.write", "call", show.written),
+)
