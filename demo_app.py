@@ -3,12 +3,18 @@
     python demo_app.py                   serves http://127.0.0.1:8000/ (GET / lists the routes)
     python demo_app.py --trace           the same, printing each numbered step as it happens
     python demo_app.py --impl tornado    the same file on real Tornado
+    python demo_app.py --processes 2     bind() + start(2): two forked children, one socket
+    python demo_app.py --reuse-port 2    two independent processes, listen(reuse_port=True)
 
 Flags: ``--port`` (8000; 0 picks a free port), ``--address`` (127.0.0.1), ``--impl
 minitornado|tornado``, ``--start run|ioloop|asyncio`` (how the loop is run, see the three
 ``start_*`` functions), ``--trace`` (also ``MINITORNADO_TRACE=1``), ``--grace SECONDS`` (5).
 
-The first line on stdout is always ``Listening on http://ADDRESS:PORT/ (impl=..., start=...)``.
+``--processes N`` (0: one per CPU) and ``--reuse-port N`` run several processes; see
+``start_processes`` and ``start_reuse_port``.
+
+The first line on stdout is always ``Listening on http://ADDRESS:PORT/ (impl=..., start=...)``
+(with several processes: ``..., processes=N)`` or ``..., reuse_port=N)``), printed once.
 SIGINT (Ctrl-C) or SIGTERM shuts down gracefully: no new connections, requests in progress
 finish within ``--grace`` seconds, idle connections close, the loop stops, exit status 0. A
 second signal kills the process at once (the signal's default action). A handler that blocks
@@ -22,10 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import logging
 import math
+import os
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -245,6 +255,162 @@ STARTERS: dict[str, Callable[[Any, argparse.Namespace], None]] = {
 }
 
 
+# ---- Several processes: bind() + start(N), or one listen(reuse_port=True) each ---------------
+
+# A repeat of the signal sooner than this is the same Ctrl-C, not a second one: in a terminal
+# Ctrl-C reaches every process of the group, and the parent passes its own copy on too.
+SAME_SIGNAL_WITHIN = 0.5
+
+
+def first_line(port: int, args: argparse.Namespace, start: str, several: str) -> None:
+    """Print the "Listening on" line: once, in the parent, before any child serves."""
+    host = f"[{args.address}]" if ":" in args.address else args.address
+    print(f"Listening on http://{host}:{port}/ (impl={args.impl}, start={start}, {several})",
+          flush=True)  # fmt: skip
+
+
+def start_processes(app: Any, args: argparse.Namespace) -> None:
+    """``bind()`` then ``start(N)``: the other way of starting (steps P1 to P5), which forks.
+
+    The parent binds before any loop exists, prints the first line, and stays inside
+    ``start()`` supervising the children until they have all ended (minitornado's parent
+    passes SIGTERM and SIGINT on to them; Tornado's does not). Each child returns from
+    ``start()`` with the inherited socket on its own ``IOLoop.current()``, and runs that loop
+    as ``start_ioloop`` does: ``asyncio.run`` would make a new loop, without the socket.
+    """
+    impl = importlib.import_module(f"{args.impl}.httpserver")
+    process = importlib.import_module(f"{args.impl}.process")
+    server = impl.HTTPServer(app)
+    server.bind(args.port, args.address)  # steps P1 and 4: bound, not yet on any loop
+    # Both implementations keep what bind() made in server._pending_sockets until start().
+    port = server._pending_sockets[0].getsockname()[1]
+    first_line(port, args, "ioloop", f"processes={args.processes}")
+    try:
+        server.start(args.processes)  # P2, P3: the parent never returns from here
+    except SystemExit:
+        print("Stopped.", flush=True)  # the parent, once every child has ended
+        raise
+    who = f"child {process.task_id()} (pid {os.getpid()})"  # step P5
+    io_loop = importlib.import_module(f"{args.impl}.ioloop").IOLoop.current()
+
+    async def drain_then_stop() -> None:
+        await shut_down(server, app, args)
+        ignore_signals_from_now_on(io_loop.asyncio_loop)
+        io_loop.stop()
+
+    catch_worker_signals(io_loop.asyncio_loop, lambda: io_loop.add_callback(drain_then_stop), who)
+    io_loop.start()
+    io_loop.close()
+
+
+def start_reuse_port(app: Any, args: argparse.Namespace) -> None:
+    """N independent processes, each ``app.listen(port, reuse_port=True)`` in ``asyncio.run``.
+
+    Tornado's advice since 6.2 (issue #2801). Each process has its own listening socket on
+    the same port, and the kernel hashes each new connection to one of them. The processes
+    are started afresh (``subprocess``), never forked from a process with a loop. This one
+    only picks the port, waits until every worker listens, passes SIGTERM and SIGINT on, and
+    waits for them all.
+    """
+    if args.worker is not None:
+        serve_one_reuse_port_worker(app, args)
+        return
+    # Port 0: bind one SO_REUSEPORT socket to learn a port all the workers can share. It is
+    # never listening, so no connection is ever given to it; it holds the port meanwhile.
+    holder = socket.socket(socket.AF_INET6 if ":" in args.address else socket.AF_INET)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((args.address, args.port))
+    port = holder.getsockname()[1]
+    workers: list[subprocess.Popen[bytes]] = []
+    passed_on: set[int] = set()
+
+    def pass_on(signum: int, frame: object) -> None:
+        passed_on.add(signum)
+        for worker in workers:
+            worker.send_signal(signum)
+
+    for sig in SIGNALS:
+        signal.signal(sig, pass_on)
+    ready_r, ready_w = os.pipe()
+    for index in range(args.reuse_port):
+        workers.append(subprocess.Popen(
+            [sys.executable, *(f"-W{w}" for w in sys.warnoptions), __file__, "--worker",
+             str(index), "--ready-fd", str(ready_w), *_worker_flags(args, port)],
+            pass_fds=[ready_w],
+        ))  # fmt: skip
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as ready:
+        listening = ready.read(args.reuse_port)  # one byte per worker listening; b"" if all died
+    holder.close()
+    if len(listening) == args.reuse_port:
+        first_line(port, args, "run", f"reuse_port={args.reuse_port}")
+    codes = [worker.wait() for worker in workers]
+    if any(code != 0 and -code not in passed_on for code in codes):
+        raise SystemExit(1)
+
+
+def _worker_flags(args: argparse.Namespace, port: int) -> list[str]:
+    flags = ["--port", str(port), "--address", args.address, "--impl", args.impl,
+             "--grace", str(args.grace), "--reuse-port", str(args.reuse_port)]  # fmt: skip
+    return [*flags, "--trace"] if args.trace else flags
+
+
+def serve_one_reuse_port_worker(app: Any, args: argparse.Namespace) -> None:
+    """One worker of ``--reuse-port``: ``asyncio.run(main())``, as ``start_run`` serves."""
+    who = f"worker {args.worker} (pid {os.getpid()})"
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        catch_worker_signals(asyncio.get_running_loop(), stop.set, who)
+        server = app.listen(args.port, args.address, reuse_port=True)
+        os.write(args.ready_fd, b"!")  # listening: the parent may print the first line
+        os.close(args.ready_fd)
+        await stop.wait()
+        await shut_down(server, app, args)
+        ignore_signals_from_now_on(asyncio.get_running_loop())
+
+    asyncio.run(main())
+
+
+def catch_worker_signals(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[], object], who: str
+) -> None:
+    """A worker's ``catch_signals``: the first SIGINT or SIGTERM calls ``callback()``.
+
+    A repeat within ``SAME_SIGNAL_WITHIN`` seconds is ignored (one Ctrl-C, received twice:
+    from the terminal and from the parent); a later one kills the worker at once.
+    """
+    first: float | None = None  # when the first signal was handled
+
+    def on_worker_signal(sig: signal.Signals) -> None:
+        nonlocal first
+        if first is None:
+            first = time.monotonic()
+            # One write for the whole line: the other processes write to this stdout too.
+            print(f"{who}: {sig.name}: shutting down (a second signal exits at once)\n",
+                  end="", flush=True)  # fmt: skip
+            callback()
+        elif time.monotonic() - first >= SAME_SIGNAL_WITHIN:
+            for each in SIGNALS:
+                loop.remove_signal_handler(each)
+                signal.signal(each, signal.SIG_DFL)  # (asyncio would put KeyboardInterrupt back)
+            signal.raise_signal(sig)  # its default action: the worker dies by it
+
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, on_worker_signal, sig)
+
+
+def ignore_signals_from_now_on(loop: asyncio.AbstractEventLoop) -> None:
+    """Called once a worker has drained: from here on it only exits.
+
+    The second copy of a Ctrl-C may arrive now. Closing the loop would put back Python's
+    SIGINT handler, and that copy would raise ``KeyboardInterrupt`` in the middle of the exit.
+    """
+    for sig in SIGNALS:
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
+
+
 # ---- Stopping -------------------------------------------------------------------------------
 
 
@@ -305,7 +471,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--start", choices=STARTS, default="run", help="how the loop is run")
     parser.add_argument("--trace", action="store_true", help="print each study-path step")
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to finish requests")
-    return parser.parse_args(argv)
+    several = parser.add_mutually_exclusive_group()
+    several.add_argument("--processes", type=int, metavar="N",
+                         help="bind() + start(N): N forked children (0: one per CPU)")  # fmt: skip
+    several.add_argument("--reuse-port", type=int, metavar="N",
+                         help="N independent processes, each listen(reuse_port=True)")  # fmt: skip
+    # How a --reuse-port parent starts each worker (not for the command line).
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.reuse_port is not None and args.reuse_port < 1:
+        parser.error("--reuse-port needs at least 1 process")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -327,8 +504,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--trace: the trace is minitornado's own (it watches minitornado's code, not "
               "Tornado's); "
               "serving without it", file=sys.stderr)  # fmt: skip
-    STARTERS[args.start](make_app(args.impl), args)
-    print("Stopped.", flush=True)
+    try:
+        if args.processes is not None:
+            start_processes(make_app(args.impl), args)
+        elif args.reuse_port is not None:
+            start_reuse_port(make_app(args.impl), args)
+        else:
+            STARTERS[args.start](make_app(args.impl), args)
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        print(f"port {args.port} on {args.address} is already in use (an earlier demo still "
+              "running?): pick another with --port N, or --port 0 for a free one",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print("Stopped.\n", end="", flush=True)  # one write: with --processes, N+1 processes print
     return 0
 
 

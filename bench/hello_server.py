@@ -3,15 +3,19 @@
     python bench/hello_server.py --impl minitornado --port 0
 
 The first line on stdout (flushed at once) is ``listening <port>``; then the server runs
-until SIGTERM or SIGINT. The same code serves both implementations: only the imports
-differ, which is the promise minitornado makes to an application.
+until SIGTERM or SIGINT. A ``--port`` already in use ends it with one line naming the port.
+The same code serves both implementations: only the imports differ, which is the promise
+minitornado makes to an application.
 """
 
 import argparse
 import asyncio
+import errno
 import importlib
 import resource
 import signal
+import socket
+import sys
 from typing import Any
 
 BODY = "Hello, world"
@@ -28,10 +32,20 @@ def make_app(impl: str) -> Any:
     return web.Application([(r"/", HelloHandler)])
 
 
-async def serve(impl: str, port: int) -> None:
-    httpserver = importlib.import_module(f"{impl}.httpserver")
+def bind(impl: str, port: int) -> list[socket.socket]:
+    """``impl``'s ``bind_sockets`` on 127.0.0.1; a port in use exits with one line naming it."""
     netutil = importlib.import_module(f"{impl}.netutil")
-    sockets = netutil.bind_sockets(port, "127.0.0.1")
+    try:
+        sockets: list[socket.socket] = netutil.bind_sockets(port, "127.0.0.1")
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        sys.exit(f"port {port} on 127.0.0.1 is already in use: pick another with --port")
+    return sockets
+
+
+async def serve(impl: str, sockets: list[socket.socket]) -> None:
+    httpserver = importlib.import_module(f"{impl}.httpserver")
     server = httpserver.HTTPServer(make_app(impl))
     server.add_sockets(sockets)
     print(f"listening {sockets[0].getsockname()[1]}", flush=True)
@@ -56,7 +70,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     raise_fd_limit()
-    asyncio.run(serve(args.impl, args.port))
+    asyncio.run(serve(args.impl, bind(args.impl, args.port)))
 
 
 if __name__ == "__main__":

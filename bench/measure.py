@@ -59,6 +59,10 @@ class RunRejected(Exception):
     """A load run saw a response that was not a 200, or completed no request at all."""
 
 
+class ServerDidNotStart(Exception):
+    """The server process ended, or said nothing, instead of printing its port."""
+
+
 # ---- the server process -------------------------------------------------------------------
 
 
@@ -66,6 +70,7 @@ class ServerProcess:
     """``bench/hello_server.py`` in a process of its own, pinned to the server core."""
 
     def __init__(self, impl: str, config: Config) -> None:
+        self.impl = impl
         command = [sys.executable, str(BENCH_DIR / "hello_server.py"), "--impl", impl]
         if config.pinning():
             command = ["taskset", "-c", SERVER_CORE, *command]
@@ -82,9 +87,11 @@ class ServerProcess:
         ready, _, _ = select.select([self.process.stdout], [], [], 30)  # bounded, as every wait
         line = self.process.stdout.readline() if ready else ""  # "listening <port>", flushed
         if not line.startswith("listening "):
+            self._end()
+            self.stderr.seek(0)  # its last line says why (the error, after any traceback)
+            said = (self.stderr.read() + line).strip().splitlines() or ["nothing within 30 s"]
             self.stop()
-            self.stderr.seek(0)
-            raise RuntimeError(f"server did not start: {line!r} {self.stderr.read()}")
+            raise ServerDidNotStart(f"the {self.impl} server did not start: {said[-1]}")
         return int(line.split()[1])
 
     def cpu_seconds(self) -> float:
@@ -103,6 +110,13 @@ class ServerProcess:
         raise RuntimeError("no VmRSS in /proc/<pid>/status")
 
     def stop(self) -> None:
+        """End the process (if it runs) and close its files; calling it again does nothing."""
+        self._end()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.stderr.close()
+
+    def _end(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -110,9 +124,6 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.stderr.close()
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

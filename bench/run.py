@@ -16,14 +16,17 @@ generator runs on core 1 (when ``taskset`` exists and there are two cores). Per 
 
 The study trace is not measured: turned off, it installs nothing.
 
-A run where any response is not a 200 is rejected: the command prints why and exits 1.
-The table ends with the medians over the rounds and the issue's targets, met or not.
+A run where any response is not a 200 is rejected: the command prints why and exits 1, as
+it does, in one line, when Tornado is not installed (there would be nothing to compare
+with) or a server does not start. The table ends with the medians over the rounds, both
+ratios (``bench/report.py`` says which is which) and the issue's targets, met or not.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import os
 import platform
@@ -33,16 +36,31 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.measure import Config, RunRejected, ServerProcess, idle_memory, raised_fd_limit, run_load
+from bench.measure import (
+    Config,
+    RunRejected,
+    ServerDidNotStart,
+    ServerProcess,
+    idle_memory,
+    raised_fd_limit,
+    run_load,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    missing = missing_tornado()
+    if missing:
+        print(missing, file=sys.stderr)
+        return 1
     try:
         with raised_fd_limit():
             results = run(config.config, progress=config.progress)
     except RunRejected as e:
         print(f"run rejected: {e}", file=sys.stderr)
+        return 1
+    except ServerDidNotStart as e:
+        print(f"bench: {e}", file=sys.stderr)
         return 1
     print(report.format_text(results))
     if config.markdown:
@@ -51,6 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     if config.json:
         Path(config.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def missing_tornado() -> str | None:
+    """One line saying Tornado cannot be imported here, or None when it can."""
+    try:
+        importlib.import_module("tornado.web")
+    except ImportError as error:
+        return (
+            f"bench: this Python cannot import Tornado ({error}), which the benchmark measures "
+            "minitornado against: install it with .venv/bin/pip install -e '.[test]' (or pip "
+            "install tornado==6.6.1)"
+        )
+    return None
 
 
 class _Args:

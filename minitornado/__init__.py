@@ -65,6 +65,22 @@ requests in progress). ``HTTPServer.shutdown()`` runs S2 to S5::
     S6. minitornado/ioloop.py::IOLoop.stop
         tornado/platform/asyncio.py::BaseAsyncIOLoop.stop
 
+The other way of starting, ``bind()`` then ``start(n)``, which forks ``n`` children (Tornado
+advises one ``listen(reuse_port=True)`` per process instead; ``demo_app.py --processes 2
+--trace`` shows it live). ``HTTPServer(app)`` (step 2) comes first, ``bind_sockets``
+(step 4) runs inside P1, and each child goes on with steps 6 to 9::
+
+    P1. minitornado/tcpserver.py::TCPServer.bind
+        tornado/tcpserver.py::TCPServer.bind
+    P2. minitornado/tcpserver.py::TCPServer.start
+        tornado/tcpserver.py::TCPServer.start
+    P3. minitornado/process.py::fork_processes
+        tornado/process.py::fork_processes
+    P4. minitornado/tcpserver.py::TCPServer.add_sockets
+        tornado/tcpserver.py::TCPServer.add_sockets
+    P5. minitornado/process.py::task_id
+        tornado/process.py::task_id
+
 Each step names our definition, then Tornado's. These lists are
 ``minitornado.study.tour.STUDY_PATH`` printed; tests/test_tour.py checks that they are, and
 that a real server makes these calls in this order. ``minitornado.study.trace`` logs each

@@ -1,14 +1,13 @@
 """Request bodies and cookies, parsed: form arguments, uploaded files, the Cookie header.
 
 Mirrors: tornado/httputil.py (Tornado 6.6): ``parse_body_arguments``,
-``parse_multipart_form_data``, ``HTTPFile``, ``_parse_header``, ``parse_cookie``; and
-``parse_qs_bytes`` from tornado/escape.py.
+``parse_multipart_form_data``, ``HTTPFile``, ``_parse_header``, ``parse_cookie``.
 
-Import the public names from ``minitornado.httputil``, where Tornado defines them (escape.py
-for ``parse_qs_bytes``): it re-exports them. They live here only to keep httputil.py about
-HTTP's vocabulary. ``HTTPServerRequest`` calls ``parse_qs_bytes`` for the query string when
-it is made, ``parse_body_arguments`` from ``_parse_body`` once the body is in, and
-``parse_cookie`` when ``request.cookies`` is first read.
+Import the public names from ``minitornado.httputil``, where Tornado defines them: it
+re-exports them. They live here only to keep httputil.py about HTTP's vocabulary.
+``HTTPServerRequest`` calls ``parse_body_arguments`` from ``_parse_body`` once the body is
+in (a urlencoded body goes through ``escape.parse_qs_bytes``, as the query string does),
+and ``parse_cookie`` when ``request.cookies`` is first read.
 
 Kept: Tornado's limits with its default values (1000 arguments per query string or urlencoded
 body, 100 multipart parts, 10 KiB of headers per part) and its error messages; values stay
@@ -16,7 +15,7 @@ bytes (``dict[str, list[bytes]]``), names are latin-1 str; part headers are UTF-
 ``filename*=`` (RFC 5987) decoded; the browser-compatible cookie parser.
 
 Left out: ``ParseBodyConfig`` and the ``config=`` keywords (the limits are constants here);
-RFC 2231 continuations (``filename*0=``); Tornado's faster percent-decoding trick.
+RFC 2231 continuations (``filename*0=``).
 
 Study path (numbers from ``minitornado/__init__.py``): step 15 (the router builds the
 ``HTTPServerRequest``, which parses its query string) and step 16 (``RequestHandler._execute``
@@ -29,6 +28,8 @@ import re
 import urllib.parse
 from typing import Any
 
+from minitornado.escape import parse_qs_bytes
+
 # The body limits (Tornado's defaults; Tornado lets set_parse_body_config change them).
 # Tornado: tornado/httputil.py::ParseUrlEncodedConfig.max_arguments
 _MAX_ARGUMENTS = 1000  # per query string and per urlencoded body
@@ -36,49 +37,6 @@ _MAX_ARGUMENTS = 1000  # per query string and per urlencoded body
 _MAX_MULTIPART_PARTS = 100
 # Tornado: tornado/httputil.py::ParseMultipartConfig.max_part_header_size
 _MAX_PART_HEADER_SIZE = 10 * 1024
-
-
-# ---- Query strings (step 15); urlencoded bodies use the same parser -----------------------
-
-
-# Tornado: tornado/escape.py::parse_qs_bytes
-def parse_qs_bytes(
-    qs: str | bytes,
-    keep_blank_values: bool = False,
-    strict_parsing: bool = False,
-    *,
-    max_num_fields: int | None = None,
-) -> dict[str, list[bytes]]:
-    """Like ``urllib.parse.parse_qs``, but values stay bytes and names are latin-1 str.
-
-    Percent escapes are undone to raw bytes, so ``%C3%A9`` is ``b"\\xc3\\xa9"``: which
-    charset they are in is decided later (``RequestHandler.decode_argument``, UTF-8). A str
-    ``qs`` is taken as latin-1, the way the request line was decoded. More than
-    ``max_num_fields`` fields (empty ones count) raises ``ValueError``.
-
-    Compared with Tornado:
-        Simplified: ``urllib.parse.unquote_to_bytes`` instead of Tornado's faster trick.
-    """
-    if isinstance(qs, str):
-        qs = qs.encode("latin-1")
-    if not qs:
-        return {}
-    # Count before splitting, so an oversized input costs one pass and no list.
-    if max_num_fields is not None and qs.count(b"&") + 1 > max_num_fields:
-        raise ValueError("Max number of fields exceeded")
-    result: dict[str, list[bytes]] = {}
-    for field in qs.split(b"&"):
-        if not field and not strict_parsing:
-            continue
-        name, has_equals, value = field.partition(b"=")
-        if not has_equals and strict_parsing:
-            raise ValueError(f"bad query field: {field!r}")
-        if value or keep_blank_values:
-            key = urllib.parse.unquote_to_bytes(name.replace(b"+", b" ")).decode("latin-1")
-            result.setdefault(key, []).append(
-                urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
-            )
-    return result
 
 
 # ---- Request bodies: urlencoded or multipart/form-data (step 16) --------------------------

@@ -14,8 +14,8 @@ Kept: ``get_argument(s)``, ``get_query_argument(s)``, ``get_body_argument(s)`` (
 wins; a missing required one raises ``MissingArgumentError``), ``decode_argument``,
 ``cookies``, ``get_cookie``.
 
-Left out: signed cookies (``get_signed_cookie`` and the ``cookie_secret`` machinery), the
-XSRF token, ``get_browser_locale``; all in tornado/web.py.
+Left out: the XSRF token, ``get_browser_locale``; both in tornado/web.py. (Signed cookies
+are read in ``_web_signing.py``.)
 
 Study path (numbers from ``minitornado/__init__.py``): step 16, where ``_execute`` passes
 the path arguments through ``decode_argument`` before calling ``get``/``post``.
@@ -29,6 +29,7 @@ from typing import overload
 
 from minitornado import httputil
 from minitornado._web_errors import HTTPError, MissingArgumentError
+from minitornado.escape import to_unicode
 
 
 class _ArgDefault:
@@ -136,7 +137,11 @@ class _RequestInputMixin:
     def _get_arguments(self, name: str, source: dict[str, list[bytes]], strip: bool) -> list[str]:
         values = []
         for raw in source.get(name, []):
-            value = _CONTROL_CHARS.sub(" ", self.decode_argument(raw, name=name))
+            value = self.decode_argument(raw, name=name)
+            # An override may return bytes (to leave the decoding to the handler): those are
+            # kept as they are, control characters included, and only stripped.
+            if isinstance(value, str):
+                value = _CONTROL_CHARS.sub(" ", value)
             values.append(value.strip() if strip else value)
         return values
 
@@ -145,10 +150,12 @@ class _RequestInputMixin:
         """Decode one percent-decoded argument or path group; override for another charset.
 
         ``name`` is the argument's name, or ``None`` for a positional path group. Bytes that
-        are not UTF-8 raise ``HTTPError(400)``.
+        are not UTF-8 raise ``HTTPError(400)``. An override that returns the bytes as they
+        are is allowed, as in Tornado: ``get_argument`` then returns bytes, only stripped.
+        A str comes back as it is (a router may pass ``path_args`` as str, as Tornado allows).
         """
         try:
-            return value.decode("utf-8")
+            return to_unicode(value)
         except UnicodeDecodeError:
             raise HTTPError(
                 400, "Invalid unicode in {}: {!r}".format(name or "url", value[:40])

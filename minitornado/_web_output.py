@@ -10,11 +10,11 @@ the network: the status and headers wait in the handler until the first ``flush(
 Kept: ``set_status`` with Tornado's reason-phrase rules, ``get_status``, ``set_header``,
 ``add_header``, ``clear_header`` (values converted and checked as Tornado does),
 ``set_cookie`` (path, domain, expires, expires_days, max_age, secure, httponly, samesite),
-``clear_cookie``, ``compute_etag`` / ``set_etag_header`` / ``check_etag_header``.
+``clear_cookie``, ``clear_all_cookies`` (deprecated in Tornado 6.3, kept for the apps that
+call it), ``compute_etag`` / ``set_etag_header`` / ``check_etag_header``.
 
-Left out: ``clear_all_cookies`` (deprecated in Tornado 6.3), ``set_signed_cookie`` and the
-``cookie_secret`` machinery, ``set_cookie``'s deprecated case-insensitive ``**kwargs``; all
-in tornado/web.py.
+Left out: ``set_cookie``'s deprecated case-insensitive ``**kwargs`` (tornado/web.py). (Signed
+cookies are set in ``_web_signing.py``.)
 
 Study path (numbers from ``minitornado/__init__.py``): step 17, ``RequestHandler.finish``
 calls ``set_etag_header`` / ``check_etag_header`` before the headers go out.
@@ -27,6 +27,7 @@ import hashlib
 import http.cookies
 import re
 import time
+from typing import Any
 
 from minitornado import httputil
 
@@ -215,6 +216,17 @@ class _ResponseHeadersMixin:
         expired = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=365)
         self.set_cookie(name, "", domain, expired, path, httponly=httponly, secure=secure,
                         samesite=samesite)  # fmt: skip
+
+    # Tornado: tornado/web.py::RequestHandler.clear_all_cookies
+    def clear_all_cookies(self, **kwargs: Any) -> None:
+        """``clear_cookie(name, **kwargs)`` for every cookie the request carried.
+
+        The request tells only the names, so ``kwargs`` (``domain``, ``path``, ``secure``,
+        ``samesite``, ...) must be those every one of them was set with. Tornado deprecated
+        it in 6.3 for that reason: prefer ``clear_cookie`` one name at a time.
+        """
+        for name in self.request.cookies:
+            self.clear_cookie(name, **kwargs)
 
     # ---- Etag (RFC 9110 §8.8.3, §13.1.2) --------------------------------------------------
 

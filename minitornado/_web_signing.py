@@ -5,9 +5,9 @@ Mirrors: tornado/web.py (Tornado 6.6): ``create_signed_value``, ``decode_signed_
 methods of ``RequestHandler``.
 
 A signed value carries the value (base64), the time it was signed, the name it was signed
-under and an HMAC of all that keyed with the application's ``cookie_secret``. Whoever does
-not know the secret cannot make one that verifies; whoever does can tell its age. The value
-is only signed, not encrypted: base64 hides nothing.
+under and an HMAC of all that keyed with the application's ``cookie_secret``. Without the
+secret no one can make a value that verifies, and the timestamp lets an old one be refused.
+The value is only signed, not encrypted: base64 hides nothing.
 
 Two formats, as in Tornado. Version 2, the default::
 
@@ -15,8 +15,9 @@ Two formats, as in Tornado. Version 2, the default::
 
 is the format number, then four fields each written ``length:content`` (key version,
 timestamp, name, base64 value), each followed by ``|``; the HMAC covers everything before
-it. Version 1, ``dmFsdWU=|1300000000|<HMAC-SHA1, 40 hex digits>``, has no lengths and no
-delimiter under its HMAC, so it is still read (by default) but best not written. With a
+it. Version 1, ``dmFsdWU=|1300000000|<HMAC-SHA1, 40 hex digits>``, is still read by
+default (for cookies set long ago) but no longer written: its HMAC runs the parts together
+with no delimiter, so their boundaries are not signed. With a
 dict of secrets (``{key_version: secret}``), version 2 records which key signed, so the
 secret can be changed without making every cookie out there invalid at once.
 

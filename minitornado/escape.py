@@ -18,8 +18,8 @@ messages as Tornado's, and an unquoting whose peak memory stays a small multiple
 Left out: ``linkify`` (turns URLs in text into ``<a>`` links; the template helpers use it)
 and the ``_unicode`` alias; both in tornado/escape.py.
 
-Study path: none of the steps goes through this module; ``HTTPServerRequest`` (step 15) and
-the body parser (step 16) use ``parse_qs_bytes`` by way of ``httputil``.
+Study path: none of the steps is defined here; at steps 15 and 16 ``HTTPServerRequest``
+parses its query string and a urlencoded body with ``parse_qs_bytes``.
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ Study path: step 13 (``HTTP1ServerConnection.start_serving``), step 14
 import asyncio
 import logging
 import socket
+import ssl
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -341,10 +342,15 @@ def _bytes_waiting(stream: iostream.IOStream) -> bool:
     """Whether the client's next bytes have reached the kernel, though no read took them yet.
 
     Closing the connection then would drop a request the client has already delivered (and
-    send it a reset): the request is served instead, as the last one.
+    send it a reset): the request is served instead, as the last one. On TLS the bytes may
+    also wait decrypted inside the SSL object (``pending()``); the kernel is asked through
+    the plain socket's ``recv``, since ``SSLSocket.recv`` takes no flags.
     """
+    sock = stream.socket
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
     try:
-        return bool(stream.socket.recv(1, socket.MSG_PEEK))
+        return bool(socket.socket.recv(sock, 1, socket.MSG_PEEK))
     except OSError:  # nothing there (BlockingIOError), or the connection is gone already
         return False
 

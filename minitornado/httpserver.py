@@ -24,12 +24,12 @@ A complete server with a plain callable (``tests/test_httpserver.py`` runs this 
     server = HTTPServer(handle)
     server.listen(8888)
 
-Kept: every constructor argument but two (below); ``close_all_connections``; ``stop`` (from
-``TCPServer``); ``HTTPRequest``, the old name of ``httputil.HTTPServerRequest``. Ours alone:
-``shutdown``, a graceful drain (Tornado has none).
+Kept: every constructor argument but one (below), ``ssl_options`` included (``TCPServer``
+does the TLS; a request on a TLS connection says ``protocol == "https"``);
+``close_all_connections``; ``stop`` (from ``TCPServer``); ``HTTPRequest``, the old name of
+``httputil.HTTPServerRequest``. Ours alone: ``shutdown``, a graceful drain (Tornado has none).
 
-Left out: ``ssl_options`` (``TCPServer`` refuses it: TLS belongs in a proxy in front);
-``decompress_request=True`` (Tornado's ``_GzipMessageDelegate``; it raises
+Left out: ``decompress_request=True`` (Tornado's ``_GzipMessageDelegate``; it raises
 ``NotImplementedError`` here); ``Configurable`` (Tornado's ``HTTPServer`` can be swapped for
 a subclass by ``HTTPServer.configure``; here the constructor is an ordinary one).
 
@@ -64,13 +64,14 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
     forces ``request.protocol``; ``chunk_size`` (64 KiB), ``max_header_size`` (64 KiB),
     ``max_body_size`` (``max_buffer_size``, 100 MiB), ``max_buffer_size``;
     ``idle_connection_timeout`` (3600 s) bounds both an idle keep-alive connection and the
-    wait for a request's headers; ``body_timeout`` (none) bounds the wait for its body.
+    wait for a request's headers (on TLS, the handshake too: the wait for the first
+    request starts at accept); ``body_timeout`` (none) bounds the wait for its body;
+    ``ssl_options`` serves HTTPS (see ``TCPServer``).
 
     Compared with Tornado:
         Simplified: a plain class with an ``__init__``; Tornado's is ``Configurable`` and
         its constructor is ``initialize``.
-        Left out: ``ssl_options`` and ``decompress_request=True`` raise
-        ``NotImplementedError``.
+        Left out: ``decompress_request=True`` raises ``NotImplementedError``.
     """
 
     # Tornado: tornado/httpserver.py::HTTPServer.initialize             (study path, step 2)
@@ -246,7 +247,8 @@ class _HTTPRequestContext:
     lines say the request came from.
 
     Compared with Tornado:
-        Simplified: ``protocol`` is ``"http"`` unless given (no TLS streams here).
+        Same: ``protocol`` is the server's ``protocol`` argument if given, else ``"https"``
+        on an ``SSLIOStream`` and ``"http"`` on any other stream.
     """
 
     def __init__(
@@ -263,7 +265,12 @@ class _HTTPRequestContext:
             self.remote_ip: str = address[0]
         else:
             self.remote_ip = "0.0.0.0"  # a Unix socket has no IP to tell
-        self.protocol = protocol or "http"
+        if protocol:
+            self.protocol = protocol
+        elif isinstance(stream, iostream.SSLIOStream):
+            self.protocol = "https"
+        else:
+            self.protocol = "http"
         self._orig_remote_ip = self.remote_ip
         self._orig_protocol = self.protocol
         # Shared when empty, the usual case: an empty set per connection is 216 bytes.

@@ -1,6 +1,6 @@
 """HTTP's vocabulary: the objects every layer of the server shares.
 
-Mirrors: tornado/httputil.py (Tornado 6.6), plus ``parse_qs_bytes`` from tornado/escape.py
+Mirrors: tornado/httputil.py (Tornado 6.6)
 
 Nothing here touches a socket. The connection layer (``http1connection``) gets the request
 line and header fields from h11 and turns them into a ``RequestStartLine`` and an
@@ -55,7 +55,7 @@ from minitornado._httputil_forms import HTTPFile as HTTPFile
 from minitornado._httputil_forms import parse_body_arguments as parse_body_arguments
 from minitornado._httputil_forms import parse_cookie as parse_cookie
 from minitornado._httputil_forms import parse_multipart_form_data as parse_multipart_form_data
-from minitornado._httputil_forms import parse_qs_bytes as parse_qs_bytes
+from minitornado.escape import parse_qs_bytes as parse_qs_bytes
 
 _T = TypeVar("_T")
 

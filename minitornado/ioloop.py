@@ -58,8 +58,9 @@ _FileDescriptor = int | _Selectable
 class IOLoop:
     """Tornado's event-loop interface on top of one asyncio event loop.
 
-    ``IOLoop()`` makes a new asyncio loop (for a loop of its own in another thread);
-    ``IOLoop.current()`` wraps the loop that is running, which is what servers use.
+    ``IOLoop()`` makes a new asyncio loop (for a loop of its own in another thread),
+    ``IOLoop(asyncio_loop=loop)`` wraps one you made; ``IOLoop.current()`` wraps the loop that
+    is running, which is what servers use.
 
     Compared with Tornado:
         Simplified: one class instead of ``IOLoop`` + ``BaseAsyncIOLoop`` +
@@ -76,8 +77,21 @@ class IOLoop:
     # The one place that links an asyncio loop to its IOLoop: at most one wrapper per loop.
     _ioloop_for_asyncio: ClassVar[dict[asyncio.AbstractEventLoop, IOLoop]] = {}
 
-    def __init__(self, *, make_current: bool = True) -> None:
-        self._setup(asyncio.new_event_loop())
+    # Tornado: tornado/platform/asyncio.py::AsyncIOLoop.initialize
+    def __init__(
+        self, *, asyncio_loop: asyncio.AbstractEventLoop | None = None, make_current: bool = True
+    ) -> None:
+        """Wrap ``asyncio_loop``, or a new asyncio loop when none is given.
+
+        A loop that already has an IOLoop is refused (``RuntimeError``). ``make_current``
+        sets the loop for this thread (``asyncio.set_event_loop``). ``close()`` closes the
+        asyncio loop too, given or not.
+
+        Compared with Tornado:
+            Same: ``IOLoop(asyncio_loop=loop)`` is Tornado's ``AsyncIOLoop(asyncio_loop=loop)``
+            (6.2+), which ``IOLoop(...)`` builds through ``Configurable``.
+        """
+        self._setup(asyncio.new_event_loop() if asyncio_loop is None else asyncio_loop)
         if make_current:
             asyncio.set_event_loop(self.asyncio_loop)
 

@@ -20,19 +20,22 @@ The life of a read, in call order::
 Kept: the four reads with ``max_bytes`` / ``partial``, buffered ``write`` whose Future
 resolves once that data reached the kernel, ``close`` and its close callback, the buffer
 limits and their errors, lazy registration with the loop, quiet handling of connection
-resets, ``set_nodelay``, and client-side ``connect``.
+resets, ``set_nodelay``, and client-side ``connect``. ``SSLIOStream``, at the end: the same
+stream over an ``ssl.SSLSocket``, whose handshake the loop drives before any data flows.
 
 Left out: ``BaseIOStream`` as a separate base class and its file hooks (``read_from_fd``,
 ``write_to_fd``, ``close_fd``, ``get_fd_error``): there is one socket class, so its methods
-call ``recv`` / ``send`` / ``close`` directly. ``SSLIOStream`` and ``start_tls`` (TLS);
+call ``recv`` / ``send`` / ``close`` directly. ``start_tls`` (TLS on a stream that began in
+plain text) and ``SSLIOStream``'s client side (``connect`` with ``server_hostname``);
 ``PipeIOStream`` (pipes); ``read_into`` (reading into a caller's buffer); ``_StreamBuffer``
 (a plain list of pieces here, see ``write``); the ``IOLoop.ERROR`` branch of ``_handle_events``
 (asyncio never reports ERROR: a socket error shows up as readiness and the next ``recv`` or
 ``send`` raises it); Windows' 128 KB cap per ``send``.
 
 Study path: step 11 (``TCPServer._handle_connection`` wraps each accepted socket in an
-``IOStream``); at step 14 ``HTTP1Connection`` reads the request from it with
-``read_bytes(chunk_size, partial=True)`` and feeds what comes to h11.
+``IOStream``, or in an ``SSLIOStream`` for a server with ``ssl_options``); at step 14
+``HTTP1Connection`` reads the request from it with ``read_bytes(chunk_size, partial=True)``
+and feeds what comes to h11.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import errno
 import os
 import re
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 from types import TracebackType
@@ -57,6 +61,11 @@ _ERRNO_CONNRESET = (errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETI
 # At most this many buffers go into one sendmsg() call (Linux's IOV_MAX is 1024).
 _MAX_IOV = 1024
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")  # not on Windows: one send() per buffer
+
+# "Not now" from a non-blocking socket: BlockingIOError (EAGAIN). A TLS socket says it with
+# SSLWantReadError / SSLWantWriteError: its next record is not all here, or cannot go out yet.
+_RECV_NOT_NOW = (BlockingIOError, ssl.SSLWantReadError)
+_SEND_NOT_NOW = (BlockingIOError, ssl.SSLWantWriteError)
 
 _ExcInfo: TypeAlias = (
     bool
@@ -115,6 +124,9 @@ class IOStream:
         when the client half-closes after sending them (tests/test_half_close.py).
     """
 
+    # Whether _handle_write may hand several buffers to one sendmsg() (an SSLSocket has none).
+    _use_sendmsg = _HAS_SENDMSG
+
     # Tornado: tornado/iostream.py::IOStream.__init__                    (study path, step 11)
     def __init__(
         self,
@@ -159,6 +171,9 @@ class IOStream:
         self._close_callback: Callable[[], object] | None = None
         self._connect_future: asyncio.Future[IOStream] | None = None
         self._connecting = False
+        # What a TLS handshake in progress waits for (READ or WRITE); 0 when there is none,
+        # always on a plain stream. Only SSLIOStream sets it.
+        self._handshake_wants = 0
         # The events we are registered for with the IOLoop; None = not registered at all.
         # Only _update_io_state changes it.
         self._state: int | None = None
@@ -284,7 +299,7 @@ class IOStream:
         """
         try:
             chunk = self.socket.recv(self.read_chunk_size)
-        except BlockingIOError:
+        except _RECV_NOT_NOW:
             return 0
         except OSError as e:
             self.close(exc_info=e)
@@ -416,11 +431,11 @@ class IOStream:
         buffer = self._write_buffer
         while buffer:
             try:
-                if len(buffer) == 1 or not _HAS_SENDMSG:
+                if len(buffer) == 1 or not self._use_sendmsg:
                     sent = self.socket.send(buffer[0])
                 else:
                     sent = self.socket.sendmsg(buffer[:_MAX_IOV])
-            except BlockingIOError:
+            except _SEND_NOT_NOW:
                 break
             except OSError as e:
                 # EPIPE / ECONNRESET just mean the peer left; anything else is worth a line.
@@ -498,17 +513,20 @@ class IOStream:
 
         The one place that decides it (Tornado spreads it over ``_add_io_state``,
         ``_maybe_add_error_listener`` and the end of ``_handle_events``). Called after
-        every operation that may change the answer.
+        every operation that may change the answer. While a TLS handshake runs, it alone
+        decides: no data moves before it is done (Tornado's ``SSLIOStream`` has its
+        ``reading()`` and ``writing()`` say what the handshake waits for).
         """
         if self.closed():
             return
-        events = 0
-        if self.reading():
-            events |= IOLoop.READ
-        if self.writing() or self._connecting:
-            events |= IOLoop.WRITE
-        if not events and self._listens_while_idle():
-            events = IOLoop.READ
+        events = self._handshake_wants
+        if not events:
+            if self.reading():
+                events |= IOLoop.READ
+            if self.writing() or self._connecting:
+                events |= IOLoop.WRITE
+            if not events and self._listens_while_idle():
+                events = IOLoop.READ
         if self._state is None:
             if events:  # registration is lazy: only once something has to wait
                 self._state = events
@@ -702,3 +720,174 @@ class IOStream:
 def _is_immutable(data: bytes | bytearray | memoryview) -> bool:
     # bytes, or a view of bytes: safe to keep without copying.
     return isinstance(data, bytes) or (isinstance(data, memoryview) and isinstance(data.obj, bytes))
+
+
+# Tornado: tornado/iostream.py::SSLIOStream          (TLS: built instead of IOStream)
+class SSLIOStream(IOStream):
+    """An ``IOStream`` over TLS, on a socket that is already connected.
+
+    ``socket`` is an ``ssl.SSLSocket`` wrapped with ``do_handshake_on_connect=False``
+    (``TCPServer`` does it with ``netutil.ssl_wrap_socket``). The stream registers with the
+    loop at once and advances the handshake at each readiness event (``_do_ssl_handshake``);
+    no data moves before it is done. A write made meanwhile is queued, a read started
+    meanwhile waits: both go on once the handshake is done.
+
+    A client that leaves or resets mid-handshake closes the stream quietly. A handshake that
+    fails (bytes that are not TLS, a certificate refused by either side) closes it with a
+    WARNING on ``minitornado.general``: ``SSL Error on <fd> <peer>: <reason>``. Either way,
+    pending Futures fail with ``StreamClosedError`` whose ``real_error`` says why.
+
+    Compared with Tornado:
+        Same: the handshake driven by the loop, what is logged and what stays quiet,
+        ``wait_for_handshake``.
+        Simplified: what the handshake waits for is one attribute, which ``_update_io_state``
+        reads (Tornado has ``reading()`` and ``writing()`` report it); the step that
+        completes the handshake goes on to read what came with it (Tornado waits for the
+        next event).
+        Differs on purpose: a record that cannot be decrypted after the handshake closes
+        the stream with the WARNING ``error on read: ...`` however the read started. When
+        a new read meets it at once, Tornado's read call raises the ``ssl.SSLError``
+        itself, which ``HTTP1ServerConnection`` would log as ``Uncaught exception`` at
+        ERROR; ours returns a Future that fails with ``StreamClosedError``
+        (tests/test_tls.py).
+        Left out: the client side (``connect`` with ``server_hostname``; ``connect`` raises
+        ``NotImplementedError``) and ``IOStream.start_tls``; Tornado's 1 GiB cap on one TLS
+        ``send`` or ``recv``, a guard for OpenSSL's ``int`` lengths (CPython's ``_ssl``
+        calls ``SSL_write_ex`` / ``SSL_read_ex``, which take a ``size_t``; checked on 3.11).
+    """
+
+    socket: ssl.SSLSocket
+
+    # An SSLSocket has no sendmsg(): each send() becomes TLS records of its own.
+    _use_sendmsg = False
+
+    # Tornado: tornado/iostream.py::SSLIOStream.__init__
+    def __init__(
+        self,
+        socket: ssl.SSLSocket,
+        max_buffer_size: int | None = None,
+        read_chunk_size: int | None = None,
+        max_write_buffer_size: int | None = None,
+    ) -> None:
+        super().__init__(socket, max_buffer_size, read_chunk_size, max_write_buffer_size)
+        self._ssl_connect_future: asyncio.Future[SSLIOStream] | None = None
+        # The client speaks first (ClientHello): a server waits to read, a client writes.
+        # Registering now, not at the first read, starts the handshake even for a
+        # handle_stream that never reads.
+        self._handshake_wants = IOLoop.READ if socket.server_side else IOLoop.WRITE
+        self._update_io_state()
+
+    # Tornado: tornado/iostream.py::SSLIOStream._do_ssl_handshake
+    def _do_ssl_handshake(self) -> None:
+        """Take the handshake as far as the socket allows now; note what it waits for next.
+
+        OpenSSL keeps the handshake's state between calls: each call picks up where the last
+        one stopped. Called from ``_handle_read`` / ``_handle_write`` until it is done.
+        """
+        try:
+            self.socket.do_handshake()
+        except ssl.SSLWantReadError:
+            self._handshake_wants = IOLoop.READ  # the peer's next message is not all here
+            return
+        except ssl.SSLWantWriteError:
+            self._handshake_wants = IOLoop.WRITE  # our next message does not fit the kernel
+            return
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as e:
+            self.close(exc_info=e)  # the client left mid-handshake: nothing worth a line
+            return
+        except ssl.SSLError as e:
+            try:
+                peer: Any = self.socket.getpeername()
+            except OSError:
+                peer = "(not connected)"
+            gen_log.warning("SSL Error on %s %s: %s", self.socket.fileno(), peer, e)
+            self.close(exc_info=e)
+            return
+        except OSError as e:
+            # A reset, or a port scanner's connect-and-close (ENOTCONN, EBADF, even errno 0).
+            if self._is_connreset(e) or e.errno in (0, errno.EBADF, errno.ENOTCONN):
+                self.close(exc_info=e)
+                return
+            raise
+        self._handshake_wants = 0
+        future, self._ssl_connect_future = self._ssl_connect_future, None
+        if future is not None and not future.cancelled():
+            future.set_result(self)
+
+    # Tornado: tornado/iostream.py::SSLIOStream._handle_read
+    def _handle_read(self) -> None:
+        if self._handshake_wants:
+            self._do_ssl_handshake()
+            if self._handshake_wants or self.closed():
+                return
+        super()._handle_read()
+
+    # Tornado: tornado/iostream.py::SSLIOStream._handle_write
+    def _handle_write(self) -> None:
+        # Also reached from write(): a write during the handshake advances it, and waits.
+        if self._handshake_wants:
+            self._do_ssl_handshake()
+            if self._handshake_wants or self.closed():
+                return
+        super()._handle_write()
+
+    # Tornado: tornado/iostream.py::SSLIOStream.read_from_fd (here: around _read_to_buffer)
+    def _read_to_buffer(self) -> int:
+        # Decrypted bytes can wait inside the SSL object: recv() takes one TLS record (up to
+        # 16 KiB) from the kernel and keeps what did not fit the chunk (``socket.pending()``).
+        # The loop will never report them, since the kernel no longer holds them. They are
+        # not lost all the same: a read goes back to the loop only after a recv() answered
+        # SSLWantReadError (_read_to_buffer_loop stops earlier only once the read is
+        # answered), which means the SSL object holds no whole record; and every new read
+        # starts with a recv() (_try_inline_read). So no code here looks at pending().
+        if self._handshake_wants:
+            return 0  # no data before the handshake: a recv() now would run it on its own
+        try:
+            return super()._read_to_buffer()
+        except ssl.SSLError as e:
+            # A record that does not decrypt, or an alert: the stream is closed already.
+            gen_log.warning("error on read: %s", e)
+            return 0
+
+    # Tornado: tornado/iostream.py::SSLIOStream._is_connreset
+    def _is_connreset(self, exc: BaseException) -> bool:
+        # A TLS peer that vanishes without its close_notify is just a hang-up.
+        return isinstance(exc, ssl.SSLEOFError) or super()._is_connreset(exc)
+
+    # Tornado: tornado/iostream.py::SSLIOStream.wait_for_handshake
+    def wait_for_handshake(self) -> asyncio.Future[SSLIOStream]:
+        """Resolve with the stream once the handshake is done (at once if it is already).
+
+        From then on ``stream.socket`` knows the peer's certificate (``getpeercert()``) and
+        the negotiated protocol. Fails with ``StreamClosedError`` if the stream closes
+        before the handshake is done. Call it at most once per stream.
+
+        Compared with Tornado:
+            Same, but for a stream whose handshake was already cut short: our Future fails
+            at once, Tornado's never resolves (tests/test_tls.py).
+        """
+        if self._ssl_connect_future is not None:
+            raise RuntimeError("Already waiting")
+        future: asyncio.Future[SSLIOStream] = self._loop.create_future()
+        if not self._handshake_wants:
+            future.set_result(self)
+        elif self.closed():
+            future.set_exception(StreamClosedError(real_error=self.error))
+        else:
+            self._ssl_connect_future = future
+        return future
+
+    # Tornado: tornado/iostream.py::SSLIOStream.connect
+    def connect(self, address: tuple[Any, ...] | str) -> asyncio.Future[IOStream]:
+        """Left out: minitornado's TLS is the server side only."""
+        raise NotImplementedError(
+            "minitornado's SSLIOStream is server-side only: use Tornado's for a TLS client"
+        )
+
+    # Tornado: tornado/iostream.py::BaseIOStream._signal_closed (its _ssl_connect_future part)
+    def _signal_closed(self) -> None:
+        future, self._ssl_connect_future = self._ssl_connect_future, None
+        if future is not None and not future.done():
+            future.set_exception(StreamClosedError(real_error=self.error))
+            future.exception()  # retrieved: nobody may be awaiting it
+        super()._signal_closed()

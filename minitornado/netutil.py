@@ -7,8 +7,10 @@ port), ``bind_unix_socket``, ``add_accept_handler`` (accept at most ``_DEFAULT_B
 connections per wake-up, return a function that stops accepting; ours alone, pause for a
 second when out of file descriptors), ``is_valid_ip`` and the ``_DEFAULT_BACKLOG`` constant.
 
-Left out: ``ssl_options_to_context`` and ``ssl_wrap_socket`` (minitornado serves plain TCP;
-Tornado builds an ``ssl.SSLContext`` from an options dict there); the ``Resolver`` family
+TLS: ``ssl_options_to_context`` turns Tornado's options dict into an ``ssl.SSLContext``, and
+``ssl_wrap_socket`` wraps a socket with one; ``TCPServer`` uses both.
+
+Left out: the ``Resolver`` family
 (``DefaultLoopResolver``, ``ThreadedResolver``, ``OverrideResolver``...: client-side DNS, used by
 Tornado's ``TCPClient``); the tolerance for platforms without ``SO_REUSEADDR`` (GNU Hurd).
 
@@ -19,6 +21,7 @@ Study path (numbers from ``minitornado/__init__.py``): step 4 is ``bind_sockets`
 import errno
 import os
 import socket
+import ssl
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -318,3 +321,80 @@ def is_valid_ip(ip: str) -> bool:
         # The idna codec refuses labels over 63 characters before any lookup happens.
         return False
     return True
+
+
+# Tornado: tornado/netutil.py::_SSL_CONTEXT_KEYWORDS
+# The keys an ssl_options dict may have: the old ssl.wrap_socket() arguments.
+_SSL_CONTEXT_KEYWORDS = frozenset(
+    ["ssl_version", "certfile", "keyfile", "cert_reqs", "ca_certs", "ciphers"]
+)
+
+
+# Tornado: tornado/netutil.py::ssl_options_to_context
+def ssl_options_to_context(
+    ssl_options: dict[str, Any] | ssl.SSLContext, server_side: bool | None = None
+) -> ssl.SSLContext:
+    """Return ``ssl_options`` as an ``ssl.SSLContext``: a context is returned unchanged.
+
+    A dict uses the keys of ``_SSL_CONTEXT_KEYWORDS``: ``ssl_version`` picks the protocol
+    (default ``PROTOCOL_TLS_SERVER`` for ``server_side=True``, ``PROTOCOL_TLS_CLIENT`` for
+    False, the deprecated ``PROTOCOL_TLS`` for None); ``certfile`` and ``keyfile`` are loaded
+    as the certificate chain; ``cert_reqs`` becomes ``verify_mode`` (``CERT_NONE`` also turns
+    ``check_hostname`` off); ``ca_certs`` are the certificates to verify the peer against;
+    ``ciphers`` is an OpenSSL cipher string. TLS compression is turned off (CRIME).
+    A missing file raises ``FileNotFoundError``, a bad certificate or key ``ssl.SSLError``.
+
+    Compared with Tornado:
+        Same: the keys, the defaults, the order in which they apply.
+        Differs on purpose: an unknown key raises ``ValueError`` naming it; Tornado
+        ``assert``s, which ``python -O`` strips (tests/test_tls.py).
+    """
+    if isinstance(ssl_options, ssl.SSLContext):
+        return ssl_options
+    unknown = sorted(set(ssl_options) - _SSL_CONTEXT_KEYWORDS)
+    if unknown:
+        raise ValueError(
+            f"unknown ssl_options key(s) {unknown}: expected {sorted(_SSL_CONTEXT_KEYWORDS)}"
+        )
+    if server_side is None:
+        default_version = ssl.PROTOCOL_TLS  # deprecated: Python warns, as it does for Tornado
+    elif server_side:
+        default_version = ssl.PROTOCOL_TLS_SERVER
+    else:
+        default_version = ssl.PROTOCOL_TLS_CLIENT
+    context = ssl.SSLContext(ssl_options.get("ssl_version", default_version))
+    if "certfile" in ssl_options:
+        context.load_cert_chain(ssl_options["certfile"], ssl_options.get("keyfile"))
+    if "cert_reqs" in ssl_options:
+        if ssl_options["cert_reqs"] == ssl.CERT_NONE:
+            # A client context checks host names, and refuses CERT_NONE while it does.
+            context.check_hostname = False
+        context.verify_mode = ssl_options["cert_reqs"]
+    if "ca_certs" in ssl_options:
+        context.load_verify_locations(ssl_options["ca_certs"])
+    if "ciphers" in ssl_options:
+        context.set_ciphers(ssl_options["ciphers"])
+    context.options |= ssl.OP_NO_COMPRESSION  # CRIME: compressed secrets leak their length
+    return context
+
+
+# Tornado: tornado/netutil.py::ssl_wrap_socket
+def ssl_wrap_socket(
+    socket: socket.socket,
+    ssl_options: dict[str, Any] | ssl.SSLContext,
+    server_hostname: str | None = None,
+    server_side: bool | None = None,
+    **kwargs: Any,
+) -> ssl.SSLSocket:
+    """Wrap ``socket`` for TLS with ``ssl_options`` (a context, or a dict as above).
+
+    ``kwargs`` go to ``SSLContext.wrap_socket``: a server passes
+    ``do_handshake_on_connect=False``, so that the handshake is left to ``SSLIOStream``.
+
+    Compared with Tornado:
+        Same.
+    """
+    context = ssl_options_to_context(ssl_options, server_side=server_side)
+    return context.wrap_socket(
+        socket, server_hostname=server_hostname, server_side=bool(server_side), **kwargs
+    )

@@ -5,7 +5,9 @@ Mirrors: tornado/process.py (Tornado 6.6)
 Kept: ``cpu_count``, ``fork_processes`` (the parent forks N children, each of which returns
 from the call with its task id and serves; the parent stays inside the call, restarts a child
 that fails, and exits once every child is done) and ``task_id``. The log lines say what
-Tornado's say, on ``gen_log``.
+Tornado's say, on ``gen_log``. Ours alone: the parent passes SIGTERM and SIGINT on to its
+children and waits for them, closing its copies of the listening sockets (``sockets=``), so
+that a process manager can stop the whole tree by signalling the parent.
 
 Left out: ``Subprocess`` (Tornado's ``subprocess.Popen`` with ``PipeIOStream`` pipes and an
 exit callback; serving does not need it: use ``asyncio.create_subprocess_exec``), and
@@ -15,8 +17,9 @@ The one way to get here from a server is ``TCPServer.start(num_processes)`` afte
 ``listen()`` never forks. Tornado has advised against this mode since 6.2 (issue #2801): run
 independent processes with ``listen(port, reuse_port=True)`` under a process manager instead.
 
-Study path: none of the numbered steps. ``start(N)`` sits before step 5: each child then
-runs ``add_sockets`` on the sockets ``bind()`` made before the fork, and serves from step 5 on.
+Study path: the other way of starting, P1 to P5. ``start(N)`` (P2) calls ``fork_processes``
+(P3); each child then runs ``add_sockets`` (P4) on the sockets ``bind()`` (P1) made before the
+fork, and serves from step 6 on; ``task_id`` is P5.
 
 A server that forks two children, each of which drains its connections when the parent
 passes it SIGTERM or SIGINT (tests/test_process.py runs this very text)::
@@ -41,8 +44,9 @@ passes it SIGTERM or SIGINT (tests/test_process.py runs this very text)::
 import asyncio
 import os
 import signal
+import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from minitornado.ioloop import IOLoop
@@ -69,8 +73,13 @@ def cpu_count() -> int:
     return count
 
 
-# Tornado: tornado/process.py::fork_processes
-def fork_processes(num_processes: int | None, max_restarts: int | None = None) -> int:
+# Tornado: tornado/process.py::fork_processes                    (study path, step P3)
+def fork_processes(
+    num_processes: int | None,
+    max_restarts: int | None = None,
+    *,
+    sockets: Iterable[socket.socket] = (),
+) -> int:
     """Fork ``num_processes`` children (None or <= 0: one per CPU) and supervise them.
 
     In each child this returns the child's task id, 0 to ``num_processes - 1``, and the child
@@ -81,16 +90,19 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
       in all (100 by default); one more failure and the parent gives up: it stops the other
       children as below, then raises ``RuntimeError("Too many child restarts, giving up")``;
     - SIGTERM or SIGINT sent to the parent is sent on to every child, every time it arrives.
-      From then on no child is restarted. A child ends as its app decides: one that handles
-      the signal can drain (``HTTPServer.shutdown()``), one that does not dies by it;
+      From then on no child is restarted, and the parent closes its copies of ``sockets``
+      (the listening sockets the children share), so that a port is refused as soon as the
+      children have closed theirs. A child ends as its app decides: one that handles the
+      signal can drain (``HTTPServer.shutdown()``), one that does not dies by it;
     - once no child is left, the parent calls ``sys.exit(0)``; or ``sys.exit(1)`` if, after a
       signal was sent on, a child ended otherwise than with status 0 or by a signal sent on.
 
     Call it from the main thread, with no other thread running (a forked child gets only the
     calling thread), and before any event loop exists: the children would share its selector.
-    In a terminal, Ctrl-C sends SIGINT to the parent and its children alike, so each child
-    gets it twice, from the terminal and from the parent: a handler that only sets an event,
-    as in the example above, drains once.
+    In a terminal, Ctrl-C sends SIGINT to the parent and its children alike, so a child may
+    get it twice, from the terminal and from the parent (or once, when the two arrive close
+    enough to merge): a handler that only sets an event, as in the example above, drains
+    once either way, where one that takes a second signal as "stop now" would not drain.
 
     Log lines, on ``gen_log``: Tornado's ("Starting %d processes", "child %d (pid %d) exited
     normally", "... exited with status %d, restarting", "... killed by signal %d,
@@ -108,6 +120,10 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
         process is left behind (tests/test_process.py shows both). For the same reason,
         giving up on restarts stops the remaining children first; Tornado raises at once
         and leaves them running.
+        Differs on purpose: the ``sockets`` keyword, ours alone (``TCPServer.start`` passes
+        the sockets of ``bind()``). Tornado's parent keeps the listening sockets open until
+        it exits, so while its children drain, the kernel goes on queueing new connections
+        that no process will accept, and resets them when the parent exits.
         Differs on purpose: refusing to fork beside an event loop. Tornado 6.6 does not
         check (Tornado 4 refused once an ``IOLoop`` existed); ours raises ``RuntimeError``.
         Simplified: a second call raises ``RuntimeError`` instead of failing an ``assert``.
@@ -120,7 +136,7 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
     if num_processes is None or num_processes <= 0:
         num_processes = cpu_count()
     gen_log.info("Starting %d processes", num_processes)
-    parent = _Parent(100 if max_restarts is None else max_restarts)
+    parent = _Parent(100 if max_restarts is None else max_restarts, list(sockets))
     with _signals_taken_one_at_a_time():
         task = parent.supervise(num_processes)
     if task is not None:
@@ -130,7 +146,7 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
     sys.exit(0 if parent.every_child_ended_well else 1)
 
 
-# Tornado: tornado/process.py::task_id
+# Tornado: tornado/process.py::task_id                           (study path, step P5)
 def task_id() -> int | None:
     """This child's task id (see ``fork_processes``); None in the parent or without a fork.
 
@@ -172,8 +188,9 @@ def _signals_taken_one_at_a_time() -> Iterator[None]:
 
     SIGCHLD gets a handler that never runs (it stays blocked): BSD and macOS discard a
     signal whose action is to ignore it, even a blocked one, and SIGCHLD's default action is
-    to ignore it. Children leave this block too: their first act is to undo it (unblocked,
-    a signal sent to a child meanwhile is delivered to it then).
+    to ignore it. A child leaves this block too, on its way out of ``fork_processes``, and
+    so gets the caller's mask and handler back; a signal sent to it before then stays
+    pending, and is delivered as soon as it is unblocked.
     """
     previous_chld = signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
@@ -192,8 +209,9 @@ class _Parent:
     is what makes ``os.kill`` on it safe.
     """
 
-    def __init__(self, max_restarts: int) -> None:
+    def __init__(self, max_restarts: int, sockets: list[socket.socket]) -> None:
         self.max_restarts = max_restarts
+        self.sockets = sockets  # closed here once stopping: only restarts needed them
         self.children: dict[int, int] = {}  # pid -> task id
         self.restarts = 0
         self.passed_on: set[int] = set()  # the signals sent on to the children
@@ -233,6 +251,8 @@ class _Parent:
         self.passed_on.add(signum)
         for pid in self.children:
             os.kill(pid, signum)
+        for sock in self.sockets:
+            sock.close()
 
     def _reap(self) -> int | None:
         """Called on SIGCHLD: collect each child that ended; restart it if it failed.

@@ -16,7 +16,7 @@ Kept: ``Router``, ``ReversibleRouter``, ``RuleRouter``, ``ReversibleRuleRouter``
 groups unquoted to bytes after matching; ``reverse_url``.
 
 Left out: a ``Rule`` target given as a dotted string (Tornado imports it with
-``util.import_object``); pass the object itself.
+``util.import_object``); ``Rule`` refuses one with ``NotImplementedError``: pass the object.
 
 Study path (numbers from ``minitornado/__init__.py``): step 15, ``RuleRouter.find_handler``
 and ``PathMatches.match``, reached from ``web.Application.find_handler``.
@@ -259,7 +259,9 @@ class Rule:
     """One routing rule: a ``Matcher``, a target, keyword arguments for it, an optional name.
 
     Compared with Tornado:
-        Left out: a target given as a dotted import string.
+        Left out: a target given as a dotted import string, which Tornado imports; here
+        it raises ``NotImplementedError`` (no router would take it, so every request for
+        it would end in a 404).
     """
 
     # Tornado: tornado/routing.py::Rule.__init__
@@ -270,6 +272,11 @@ class Rule:
         target_kwargs: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
+        if isinstance(target, str):
+            raise NotImplementedError(
+                f"minitornado leaves out rule targets given as import strings ({target!r}): "
+                "import the handler and pass the object itself"
+            )
         self.matcher = matcher
         self.target = target
         self.target_kwargs = target_kwargs if target_kwargs else {}

@@ -8,12 +8,17 @@ wraps each accepted socket in an ``IOStream``. The legacy pair ``bind`` + ``star
 with forking (``start(num_processes)`` calls ``process.fork_processes``), to show that
 ``listen`` never needed ``start``.
 
-Left out: TLS (``ssl_options``: Tornado wraps each connection with ``ssl_wrap_socket`` and
-builds an ``SSLIOStream`` in ``_handle_connection``).
+TLS: with ``ssl_options`` (an ``ssl.SSLContext``, or Tornado's dict form) the context is
+checked and built in the constructor, and ``_handle_connection`` wraps each accepted socket
+with ``netutil.ssl_wrap_socket`` (the handshake left for later) in an ``SSLIOStream``, which
+runs the handshake on the loop.
+
+Left out: nothing of Tornado's ``tcpserver.py``.
 
 Study path (numbers from ``minitornado/__init__.py``): step 3 is ``TCPServer.listen``, step 5
 is ``add_sockets`` and step 10 is ``_handle_connection``, which the accept handler calls;
-shutdown step S2 is ``stop``.
+shutdown step S2 is ``stop``. On the other way of starting, steps P1, P2 and P4 are ``bind``,
+``start`` and ``add_sockets`` again, in each forked child.
 
 A complete echo server (``tests/test_tcpserver.py`` runs this very text)::
 
@@ -31,6 +36,8 @@ Serve it with ``EchoServer().listen(8888)`` inside ``async def main()`` followed
 """
 
 import asyncio
+import errno
+import os
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,9 +45,15 @@ from typing import Any
 
 from minitornado import process
 from minitornado.ioloop import IOLoop
-from minitornado.iostream import IOStream
+from minitornado.iostream import IOStream, SSLIOStream
 from minitornado.log import app_log
-from minitornado.netutil import _DEFAULT_BACKLOG, add_accept_handler, bind_sockets
+from minitornado.netutil import (
+    _DEFAULT_BACKLOG,
+    add_accept_handler,
+    bind_sockets,
+    ssl_options_to_context,
+    ssl_wrap_socket,
+)
 
 
 # Tornado: tornado/tcpserver.py::TCPServer
@@ -50,9 +63,19 @@ class TCPServer:
     Subclass it and override ``handle_stream``. ``max_buffer_size`` and ``read_chunk_size``
     are passed to every ``IOStream`` (``None`` keeps IOStream's defaults).
 
+    ``ssl_options`` serves TLS: an ``ssl.SSLContext``, or a dict of the keys
+    ``netutil.ssl_options_to_context`` takes (``certfile`` is required; ``keyfile``,
+    ``cert_reqs``, ``ca_certs``, ``ciphers``, ``ssl_version``). Each connection is then an
+    ``SSLIOStream``. A bad dict fails here, not at the first client: ``KeyError`` without
+    ``certfile``, ``ValueError`` for a file that does not exist or an unknown key,
+    ``ssl.SSLError`` for a certificate or key OpenSSL cannot load.
+
     Compared with Tornado:
-        Left out: TLS. ``ssl_options`` must be ``None``; anything else raises
-        ``NotImplementedError`` here, at construction, rather than at the first connection.
+        Same: the ``KeyError`` and ``ValueError`` checks of the dict, and their messages.
+        Differs on purpose: the dict becomes an ``SSLContext`` once, here, so a key that
+        does not match its certificate or an unknown dict key fails at construction.
+        Tornado builds a new context from the dict for every connection (reading the
+        files again), and only then finds these errors (tests/test_tls.py).
     """
 
     # Tornado: tornado/tcpserver.py::TCPServer.__init__
@@ -62,12 +85,8 @@ class TCPServer:
         max_buffer_size: int | None = None,
         read_chunk_size: int | None = None,
     ) -> None:
-        if ssl_options is not None:
-            raise NotImplementedError(
-                "minitornado serves plain TCP only: ssl_options is not supported "
-                "(terminate TLS in a proxy in front of the server, or use Tornado)"
-            )
         self.ssl_options = ssl_options
+        self._ssl_context = _server_ssl_context(ssl_options) if ssl_options is not None else None
         self.max_buffer_size = max_buffer_size
         self.read_chunk_size = read_chunk_size
         # Both keyed by file descriptor: the listening sockets, and the function that
@@ -101,7 +120,7 @@ class TCPServer:
         )
         self.add_sockets(sockets)
 
-    # Tornado: tornado/tcpserver.py::TCPServer.add_sockets     (study path, step 5)
+    # Tornado: tornado/tcpserver.py::TCPServer.add_sockets     (study path, step 5; step P4)
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         """Start accepting connections on listening sockets the caller already made.
 
@@ -125,7 +144,7 @@ class TCPServer:
         """
         self.add_sockets([socket])
 
-    # Tornado: tornado/tcpserver.py::TCPServer.bind
+    # Tornado: tornado/tcpserver.py::TCPServer.bind            (study path, step P1)
     def bind(
         self,
         port: int,
@@ -150,20 +169,22 @@ class TCPServer:
         else:
             self._pending_sockets.extend(sockets)
 
-    # Tornado: tornado/tcpserver.py::TCPServer.start
+    # Tornado: tornado/tcpserver.py::TCPServer.start           (study path, step P2)
     def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
         """Legacy: start accepting on the sockets ``bind()`` made, in one process or several.
 
         With ``num_processes`` other than 1 (None or 0: one per CPU) it first calls
-        ``process.fork_processes(num_processes, max_restarts)``: each child returns from
-        ``start()`` accepting on the sockets it inherited, all of them on the same port, and
-        the parent never returns. Call it once, before any event loop exists, then run the
-        loop of ``IOLoop.current()`` (``start()`` or ``run_sync``), the one the sockets are on.
+        ``process.fork_processes(num_processes, max_restarts)``, giving it the sockets too:
+        each child returns from ``start()`` accepting on the sockets it inherited, all of them
+        on the same port, and the parent never returns. Call it once, before any event loop
+        exists, then run the loop of ``IOLoop.current()`` (``start()`` or ``run_sync``), the
+        one the sockets are on.
 
         Compared with Tornado:
             Same, but for two things done on purpose: the parent's handling of SIGTERM and
-            SIGINT (see ``process.fork_processes``), and ``start(n)`` with no socket bound,
-            which raises ``RuntimeError`` where Tornado forks children that serve nothing.
+            SIGINT, and of the sockets it holds (see ``process.fork_processes``); and
+            ``start(n)`` with no socket bound, which raises ``RuntimeError`` where Tornado
+            forks children that serve nothing.
         """
         assert not self._started, "start() may be called only once"
         if num_processes != 1 and not self._pending_sockets:
@@ -171,7 +192,7 @@ class TCPServer:
             raise RuntimeError(f"start({num_processes}): no socket to serve; call bind() first")
         self._started = True
         if num_processes != 1:
-            process.fork_processes(num_processes, max_restarts)
+            process.fork_processes(num_processes, max_restarts, sockets=self._pending_sockets)
         sockets, self._pending_sockets = self._pending_sockets, []
         self.add_sockets(sockets)
 
@@ -215,8 +236,15 @@ class TCPServer:
         synchronous error is logged as ``Error in connection callback``; an ``async``
         ``handle_stream`` is run as a Task whose error the IOLoop logs when it finishes.
 
+        With ``ssl_options`` the socket is wrapped first, without a handshake (that happens
+        on the loop, in ``SSLIOStream``), and a client that has already left by then (a
+        port scanner's connect-and-reset) is closed without a word.
+
         Compared with Tornado:
-            Left out: the TLS wrapping and ``SSLIOStream``.
+            Same: the wrapping, with ``do_handshake_on_connect=False``.
+            Differs on purpose: a client that reset the connection before the wrapping is
+            closed quietly. Tornado lets that ``ConnectionResetError`` escape the accept
+            handler, and asyncio logs it at ERROR (tests/test_tls.py).
             Differs on purpose: when ``IOStream()`` or a synchronous ``handle_stream``
             raises, we close the connection. Tornado only logs: the socket is closed when the
             garbage collector frees it (with a ``ResourceWarning``), so not for as long as a
@@ -224,11 +252,28 @@ class TCPServer:
         """
         stream: IOStream | None = None
         try:
-            stream = IOStream(
-                connection,
-                max_buffer_size=self.max_buffer_size,
-                read_chunk_size=self.read_chunk_size,
-            )
+            if self._ssl_context is None:
+                stream = IOStream(
+                    connection,
+                    max_buffer_size=self.max_buffer_size,
+                    read_chunk_size=self.read_chunk_size,
+                )
+            else:
+                try:
+                    connection = ssl_wrap_socket(
+                        connection, self._ssl_context, server_side=True,
+                        do_handshake_on_connect=False,
+                    )  # fmt: skip
+                except OSError as e:
+                    if not _client_left(e):
+                        raise
+                    connection.close()
+                    return
+                stream = SSLIOStream(
+                    connection,
+                    max_buffer_size=self.max_buffer_size,
+                    read_chunk_size=self.read_chunk_size,
+                )
             result = self.handle_stream(stream, address)
             if result is not None:
                 # add_future calls the callback through the IOLoop, which logs what
@@ -239,3 +284,24 @@ class TCPServer:
             # Close it, or the socket would stay open until garbage collection. Through the
             # stream if there is one, so that it also leaves the loop.
             (stream or connection).close()
+
+
+def _server_ssl_context(ssl_options: dict[str, Any] | ssl.SSLContext) -> ssl.SSLContext:
+    """The context every connection will be wrapped with, checked and built now."""
+    if isinstance(ssl_options, dict):
+        # Tornado's checks and messages. Only certfile is required: it may hold the key too.
+        if "certfile" not in ssl_options:
+            raise KeyError('missing key "certfile" in ssl_options')
+        for key in ("certfile", "keyfile"):
+            if key in ssl_options and not os.path.exists(ssl_options[key]):
+                raise ValueError(f'{key} "{ssl_options[key]}" does not exist')
+    return ssl_options_to_context(ssl_options, server_side=True)
+
+
+def _client_left(error: OSError) -> bool:
+    # What wrapping a socket raises when its client is already gone: the reset itself, or
+    # a socket that cannot name its peer any more (EINVAL on macOS, ENOTCONN on Linux).
+    return isinstance(error, (ConnectionError, ssl.SSLEOFError)) or error.errno in (
+        errno.EINVAL,
+        errno.ENOTCONN,
+    )

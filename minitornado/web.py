@@ -19,15 +19,16 @@ streaming in both directions);
 ``stream_request_body``, ``removeslash``, ``addslash``, ``url``.
 
 ``RequestHandler`` keeps its lifecycle, output and error path here (``_execute`` and,
-beside it, how an exception becomes an answer); two mixins, listed as its bases, bring the
-rest: ``_web_input.py`` (arguments, cookies read) and ``_web_output.py`` (status, headers,
-cookies set, Etag). ``_web_errors.py`` holds the exceptions and ``_web_redirect.py`` the
-slash decorators and RedirectHandler's URL check. Every public name is importable from this
-module.
+beside it, how an exception becomes an answer); three mixins, listed as its bases, bring the
+rest: ``_web_input.py`` (arguments, cookies read), ``_web_output.py`` (status, headers,
+cookies set, Etag) and ``_web_signing.py`` (signed cookies, and the signed values under them:
+``create_signed_value``, ``decode_signed_value``). ``_web_errors.py`` holds the exceptions
+and ``_web_redirect.py`` the slash decorators and RedirectHandler's URL check. Every public
+name is importable from this module.
 
 Left out (all in tornado/web.py): templates (``render``, ``UIModule``, ``template_path``),
 static files (``StaticFileHandler``, ``static_path``), output transforms and gzip
-(``compress_response``), signed cookies, XSRF and ``cross_origin_protection``, ``current_user``
+(``compress_response``), XSRF and ``cross_origin_protection``, ``current_user``
 and ``authenticated``, locales, ``detach``, ``FallbackHandler``, autoreload. The settings that
 would switch one of these on raise ``NotImplementedError`` rather than be ignored.
 
@@ -56,6 +57,22 @@ from minitornado._web_errors import Finish, HTTPError, MissingArgumentError
 from minitornado._web_input import _RequestInputMixin
 from minitornado._web_output import _http_date_now, _ResponseHeadersMixin
 from minitornado._web_redirect import _redirect_target, addslash, removeslash
+from minitornado._web_signing import (
+    DEFAULT_SIGNED_VALUE_MIN_VERSION as DEFAULT_SIGNED_VALUE_MIN_VERSION,
+)
+from minitornado._web_signing import (
+    DEFAULT_SIGNED_VALUE_VERSION as DEFAULT_SIGNED_VALUE_VERSION,
+)
+from minitornado._web_signing import (
+    MAX_SUPPORTED_SIGNED_VALUE_VERSION as MAX_SUPPORTED_SIGNED_VALUE_VERSION,
+)
+from minitornado._web_signing import (
+    MIN_SUPPORTED_SIGNED_VALUE_VERSION as MIN_SUPPORTED_SIGNED_VALUE_VERSION,
+)
+from minitornado._web_signing import _SignedCookiesMixin
+from minitornado._web_signing import create_signed_value as create_signed_value
+from minitornado._web_signing import decode_signed_value as decode_signed_value
+from minitornado._web_signing import get_signature_key_version as get_signature_key_version
 from minitornado.httpserver import HTTPServer
 from minitornado.log import access_log, app_log, gen_log
 from minitornado.netutil import _DEFAULT_BACKLOG
@@ -82,12 +99,30 @@ url = URLSpec
 # Tornado sends "TornadoServer/6.6.1"; ours names itself, so the two can be told apart.
 SERVER_HEADER = f"minitornado/{minitornado.version}"
 
-# Settings that switch on a part of Tornado minitornado leaves out. Ignoring one would
-# change what the server answers without a word, so the constructor refuses them.
-_UNSUPPORTED_SETTINGS = (
-    "autoreload", "compress_response", "gzip", "static_path", "template_path",
-    "xsrf_cookies", "cross_origin_protection", "ui_modules", "ui_methods",
-)  # fmt: skip
+# Settings that switch on a part of Tornado minitornado leaves out, and that part. Ignoring
+# one would change what the server answers without a word, so the constructor refuses them.
+# (Settings that only tune a left-out part, such as static_url_prefix or autoescape, change
+# nothing without it, here as in Tornado: they are kept in settings like any other.)
+_UNSUPPORTED_SETTINGS = {
+    "autoreload": "autoreload",
+    "compress_response": "gzip output (output transforms)",
+    "gzip": "gzip output (output transforms)",
+    "static_path": "static files (StaticFileHandler)",
+    "template_path": "templates (render)",
+    "template_loader": "templates (render)",
+    "xsrf_cookies": "XSRF protection",
+    "cross_origin_protection": "cross-origin protection",
+    "ui_modules": "UI modules (templates)",
+    "ui_methods": "UI methods (templates)",
+}
+
+
+def _left_out(feature: str, switch: str) -> NotImplementedError:
+    """The error for ``switch`` (a setting, an argument), which asks for a left-out feature."""
+    return NotImplementedError(
+        f"minitornado leaves out {feature}, which {switch} switches on "
+        "(README.md, 'What runs unchanged', says what to use instead)"
+    )
 
 
 class _ResponseConnection(Protocol):
@@ -135,11 +170,11 @@ class Application(ReversibleRouter):
         transforms: list[Any] | None = None,
         **settings: Any,
     ) -> None:
-        unsupported = [name for name in _UNSUPPORTED_SETTINGS if settings.get(name)]
-        if transforms or unsupported:
-            raise NotImplementedError(
-                f"minitornado leaves out what these switch on: {transforms or unsupported}"
-            )
+        if transforms:
+            raise _left_out("output transforms (gzip)", "the transforms argument")
+        for name, feature in _UNSUPPORTED_SETTINGS.items():
+            if settings.get(name):
+                raise _left_out(feature, f"the {name!r} setting")
         self.default_host = default_host
         self.settings = settings
         if settings.get("debug"):
@@ -298,7 +333,12 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         self.handler_kwargs = handler_kwargs or {}
         self.path_args = path_args or []
         self.path_kwargs = path_kwargs or {}
-        self.chunks: list[bytes] = []
+        # One growing buffer, not Tornado's list of pieces. malloc gives a large buffer a
+        # memory mapping of its own, returned to the system when freed; a 40 MB body in
+        # 64 KiB pieces would go on the heap instead, among long-lived objects, and a heap
+        # cannot shrink below the last of those: the process would keep the memory
+        # (tests/test_circlerefs.py measures it).
+        self.chunks = bytearray()
         self.stream_request_body = handler_class._stream_request_body
 
     # Tornado: tornado/web.py::_HandlerDelegate.headers_received
@@ -318,7 +358,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
     def data_received(self, data: bytes) -> Awaitable[None] | None:
         if self.stream_request_body:
             return self.handler.data_received(data)
-        self.chunks.append(data)
+        self.chunks += data
         return None
 
     # Tornado: tornado/web.py::_HandlerDelegate.finish
@@ -330,7 +370,8 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
                 self.request._body_future.set_result(None)
         else:
             # The body is parsed into arguments in _execute, where a bad one becomes a 400.
-            self.request.body = b"".join(self.chunks)
+            self.request.body = bytes(self.chunks)
+            self.chunks = bytearray()  # copied: free it now, not once the response is done
             self.execute()
 
     # Tornado: tornado/web.py::_HandlerDelegate.on_connection_close
@@ -338,7 +379,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         if self.stream_request_body:
             self.handler.on_connection_close()
         else:
-            self.chunks = []
+            self.chunks = bytearray()
 
     # Tornado: tornado/web.py::_HandlerDelegate.execute                (study path, step 16)
     def execute(self) -> Awaitable[None] | None:
@@ -358,7 +399,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
 
 
 # Tornado: tornado/web.py::RequestHandler
-class RequestHandler(_RequestInputMixin, _ResponseHeadersMixin):
+class RequestHandler(_RequestInputMixin, _ResponseHeadersMixin, _SignedCookiesMixin):
     """Answers one request: subclass it and define ``get``, ``post``, and so on.
 
     One instance is made per request, by the ``Application``. Override ``initialize`` (it
@@ -369,11 +410,13 @@ class RequestHandler(_RequestInputMixin, _ResponseHeadersMixin):
         Same: the hooks, their order, and the bytes of every response, but for the
         ``Server`` header.
         Simplified: ``_execute`` takes no output transforms.
-        Left out: ``render`` and templates, ``current_user``, ``locale``, XSRF, signed
-        cookies, ``clear_all_cookies``, ``static_url``, ``require_setting``, ``detach``.
+        Left out: ``render`` and templates, ``current_user``, ``locale``, XSRF,
+        ``static_url``, ``detach``.
         Differs on purpose: ``Server: minitornado/<version>``; an error raised after the
         headers were flushed closes the connection (see ``send_error``); a control
-        character in a header name raises at ``set_header`` (see there).
+        character in a header name raises at ``set_header`` (see there); a streaming
+        upload cut short by its client makes no reference cycle (Tornado's keeps the
+        handler alive until the garbage collector runs; tests/test_circlerefs.py).
     """
 
     # Tornado: tornado/web.py::RequestHandler.SUPPORTED_METHODS
@@ -637,8 +680,12 @@ class RequestHandler(_RequestInputMixin, _ResponseHeadersMixin):
             if self._stream_request_body:
                 try:
                     await self.request._body_future
-                except iostream.StreamClosedError:
-                    return  # the client left before the body was complete
+                except iostream.StreamClosedError as e:
+                    # The client left before the body was complete. The request's Future
+                    # keeps this error, whose traceback would keep this frame, and so the
+                    # handler and the request: a reference cycle.
+                    e.__traceback__ = None
+                    return
             method = getattr(self, self.request.method.lower())
             result = method(*self.path_args, **self.path_kwargs)
             if result is not None:

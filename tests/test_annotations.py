@@ -164,6 +164,8 @@ def _walk(body: list[ast.stmt], prefix: str, lines: list[str], found: list[Defin
     run: Definition | None = None  # the marked assignment a run of assignments started from
     previous_end = -1
     for node in body:
+        if _is_overload(node):
+            continue  # a typing stub of the definition below it, which carries the marker
         names = _defined_names(node)
         marker = _marker_above(node, lines)
         is_assignment = isinstance(node, (ast.Assign, ast.AnnAssign))
@@ -181,6 +183,16 @@ def _walk(body: list[ast.stmt], prefix: str, lines: list[str], found: list[Defin
         previous_end = node.end_lineno or node.lineno
         if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             _walk(node.body, prefix + node.name + ".", lines, found)
+
+
+def _is_overload(node: ast.stmt) -> bool:
+    """Whether ``node`` is an ``@overload`` signature (a stub: no marker of its own)."""
+    decorators = getattr(node, "decorator_list", [])
+    return any(
+        (isinstance(d, ast.Name) and d.id == "overload")
+        or (isinstance(d, ast.Attribute) and d.attr == "overload")
+        for d in decorators
+    )
 
 
 def _defined_names(node: ast.stmt) -> list[str]:
@@ -256,6 +268,10 @@ def test_public_name_scan_sees_unmarked_names_and_runs() -> None:
     # Scenario: the scanner itself: an unmarked function is reported unmarked; a marker
     # covers the run of assignments right below it, not one after a blank line.
     source = (
+        "@overload\n"
+        "def utf8(value: str) -> bytes: ...\n"
+        "# Tornado: tornado/escape.py::utf8\n"
+        "def utf8(value): pass\n"
         "def bare(): pass\n"
         "# Tornado: tornado/web.py::RequestHandler.head\n"
         "head = 1\n"
@@ -264,6 +280,9 @@ def test_public_name_scan_sees_unmarked_names_and_runs() -> None:
         "post = 1\n"
     )
     found = {d.qualname: d for d in public_definitions(source)}
+    assert [d.marker for d in public_definitions(source) if d.qualname == "utf8"] == [
+        "# Tornado: tornado/escape.py::utf8"
+    ]
     assert found["bare"].marker is None
     assert found["head"].marker and found["head"].run_of is None
     assert found["get"].run_of == "head"
@@ -299,22 +318,24 @@ def test_every_module_opens_with_its_map_docstring(module: Path) -> None:
 
 def steps_mentioned(text: str) -> set[str]:
     """The step numbers a text cites: "step 4", "steps 3, 5 and 10", "steps 10 to 17",
-    "1-3", "S2 to S5"."""
+    "1-3", "S2 to S5", "P1 to P5"."""
     found: set[str] = set()
-    for first, last in re.findall(r"\b(S?\d+) ?(?:-|to) ?(S?\d+)\b", text):
-        prefix = "S" if first.startswith("S") else ""
-        if last.startswith("S") == bool(prefix):
-            low, high = int(first.lstrip("S")), int(last.lstrip("S"))
+    for first, last in re.findall(r"\b([SP]?\d+) ?(?:-|to) ?([SP]?\d+)\b", text):
+        prefix = first.rstrip("0123456789")
+        if last.rstrip("0123456789") == prefix:
+            low, high = int(first.lstrip("SP")), int(last.lstrip("SP"))
             found.update(f"{prefix}{n}" for n in range(low, high + 1))
-    for listed in re.findall(r"\bsteps? ((?:S?\d+(?:, | and | or ))*S?\d+)\b", text):
-        found.update(re.findall(r"S?\d+", listed))
+    for listed in re.findall(r"\bsteps? ((?:[SP]?\d+(?:, | and | or ))*[SP]?\d+)\b", text):
+        found.update(re.findall(r"[SP]?\d+", listed))
     return found
 
 
 def test_steps_mentioned_reads_lists_and_ranges() -> None:
     # Scenario: the reader of step numbers in prose, on the forms module docstrings use.
-    text = "step 4, steps 3, 5 and 10, steps 10 to 12, S2-S4, and 1-2 (not 400 or 1.1)"
-    assert steps_mentioned(text) == {"1", "2", "3", "4", "5", "10", "11", "12", "S2", "S3", "S4"}
+    text = "step 4, steps 3, 5 and 10, steps 10 to 12, S2-S4, P1 to P2, and 1-2 (not 400 or 1.1)"
+    assert steps_mentioned(text) == {
+        "1", "2", "3", "4", "5", "10", "11", "12", "S2", "S3", "S4", "P1", "P2"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("step", STUDY_PATH, ids=lambda s: f"step{s.number}")
@@ -342,7 +363,7 @@ def test_step_numbers_in_markers_are_the_steps_of_those_definitions(module: Path
                     steps_of.setdefault(prefix, set()).add(step.number)
     wrong = []
     for node, qualname in _all_definitions(ast.parse(source).body, ""):
-        said = set(re.findall(r"\bstep (S?\d+)\b", _comment_block_above(node, lines)))
+        said = set(re.findall(r"\bstep ([SP]?\d+)\b", _comment_block_above(node, lines)))
         if said and not said <= steps_of.get(qualname, set()):
             wrong.append(f"{qualname}: marker says step {sorted(said)}")
     assert wrong == []

@@ -7,6 +7,7 @@ frames answers, what it counts as a difference, and when a difference counts as 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from minitornado.study import compare
-from minitornado.study._compare_requests import CASES, Case, custom
+from minitornado.study._compare_requests import CASES, PROTOCOL, Case, custom, read_requests_file
 from minitornado.study._compare_wire import Exchange, Response, differences, parse_responses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,27 +57,27 @@ def test_demo_app_differs_from_tornado_only_where_declared() -> None:
     total, same, declared, unexpected = map(int, SUMMARY.search(result.stdout).groups())
     assert (total, unexpected) == (len(CASES), 0)
     assert same + declared == total and total >= 30
-    for name, difference in compare.DECLARED.items():
-        cells = row(result.stdout, name)
-        assert cells[-1] == "declared", cells
-        assert " ".join(cells[1:-1]) == f"{difference.ours} {difference.tornado}"
-    assert result.stdout.count("why: ") == declared == len(compare.DECLARED)
+    for name in compare.DECLARED:
+        assert row(result.stdout, name)[-1] == "declared", name
+        assert f"why ({name}): " in result.stdout
+    assert result.stdout.count("why (") == declared == len(compare.DECLARED)
 
 
-def test_request_option_adds_a_request_of_ones_own() -> None:
+def test_request_option_adds_a_request_and_its_shape_makes_it_declared() -> None:
     # A request given on the command line is sent and judged like the built-in ones; one
-    # that hits a declared difference under another name is not declared.
+    # with the shape of a declared difference (a header block over 64 KiB) is declared
+    # under any name.
     big = "a" * 70000
     result = run_compare(
         "--request", r"mine=GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         "--request", rf"big-header=GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n",
         "--only", "mine", "--only", "big-header", "--only", "oversized-headers",
     )  # fmt: skip
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     assert row(result.stdout, "mine")[1:] == ["404", "closed", "404", "closed", "same"]
     assert row(result.stdout, "oversized-headers")[-1] == "declared"
-    assert row(result.stdout, "big-header")[1:] == ["431", "closed", "-", "closed", "UNEXPECTED"]
-    assert SUMMARY.search(result.stdout).groups() == ("3", "1", "1", "1")
+    assert row(result.stdout, "big-header")[1:] == ["431", "closed", "-", "closed", "declared"]
+    assert SUMMARY.search(result.stdout).groups() == ("3", "1", "2", "0")
 
 
 def test_both_servers_are_stopped_when_the_comparison_ends() -> None:
@@ -126,13 +127,147 @@ def test_app_module_runs_on_both_and_an_undeclared_difference_fails(tmp_path: Pa
     assert SUMMARY.search(result.stdout).groups() == ("2", "1", "0", "1")
 
 
-def test_app_that_cannot_start_exits_2_with_its_error(tmp_path: Path) -> None:
-    # The factory fails: no table, the server's own traceback instead, exit status 2.
+def test_app_that_cannot_start_exits_2_with_its_error_said_once(tmp_path: Path) -> None:
+    # The factory fails on both sides alike: no table; the app's traceback once, with the
+    # app's own frame and none of the runner's or the import system's; exit status 2.
     (tmp_path / "broken.py").write_text("def make_app():\n    raise RuntimeError('no app')\n")
-    result = run_compare("--app", str(tmp_path / "broken.py"), "--only", "index")
+    result = run_compare("--app", "broken.py", cwd=tmp_path)
     assert result.returncode == 2
-    assert "did not start" in result.stderr and "RuntimeError: no app" in result.stderr
-    assert "requests:" not in result.stdout
+    assert result.stderr.startswith("compare: broken.py did not start under either minitornado")
+    assert result.stderr.count("RuntimeError: no app") == 1
+    assert 'broken.py", line 2, in make_app' in result.stderr
+    for noise in ("b''", "Unknown child process", "_compare_runner", "<frozen"):
+        assert noise not in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_app_failing_on_one_side_only_names_that_side(tmp_path: Path) -> None:
+    # tornado.gen exists in Tornado, not in minitornado: only our side fails, and says why.
+    (tmp_path / "gen.py").write_text(
+        "import tornado.gen\nimport tornado.web\n\n"
+        "def make_app():\n    return tornado.web.Application()\n"
+    )
+    result = run_compare("--app", "gen.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("compare: gen.py did not start under minitornado:\n")
+    assert "minitornado has no minitornado.gen" in result.stderr
+    assert "under Tornado" not in result.stderr
+
+
+def test_app_without_the_factory_says_how_to_name_it(tmp_path: Path) -> None:
+    # No make_app(): one line saying so and how to name another factory.
+    (tmp_path / "other.py").write_text("def build():\n    pass\n")
+    result = run_compare("--app", "other.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[1:] == [
+        "--app other.py: other.py has no function make_app() (name yours after a colon: "
+        "other.py:build)"
+    ]
+
+
+def test_app_gets_the_protocol_requests_and_declared_differences_on_its_own_routes(
+    tmp_path: Path,
+) -> None:
+    # Without requests of one's own, an app gets the built-in protocol requests only (not
+    # those written for the demo's handlers), and the declared differences are recognised on its
+    # answers: a chunk extension to a route it lacks is our 404 against Tornado's bare 400.
+    (tmp_path / "myapp.py").write_text(textwrap.dedent(TORNADO_APP))
+    result = run_compare("--app", "myapp:build", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    total, _, declared, unexpected = map(int, SUMMARY.search(result.stdout).groups())
+    assert (total, declared, unexpected) == (len(PROTOCOL), len(compare.DECLARED), 0)
+    assert row(result.stdout, "chunk-extension")[1:] == ["404", "closed", "400", "closed",
+                                                         "declared"]  # fmt: skip
+    assert "index" not in result.stdout.split()  # a demo route's request
+
+
+REQUESTS_FILE = """\
+# Requests for myapp.py
+### hello  GET /
+GET / HTTP/1.1
+Host: x
+Connection: close
+
+### whoami
+GET /whoami HTTP/1.1
+Host: x
+Connection: close
+
+
+### post-chunked  a body in chunks, one with an extension
+POST / HTTP/1.1
+Host: x
+Transfer-Encoding: chunked
+Connection: close
+
+3;ext=1
+q=1
+0
+"""
+
+
+def test_requests_file_gives_the_requests_sent_to_ones_app(tmp_path: Path) -> None:
+    # The entries of a --requests file are sent, alone with --no-builtin, and judged: the
+    # chunk extension is declared (by its shape), /whoami differs and fails the run.
+    (tmp_path / "myapp.py").write_text(textwrap.dedent(TORNADO_APP))
+    (tmp_path / "mine.http").write_text(REQUESTS_FILE)
+    result = run_compare("--app", "myapp.py:build", "--requests", "mine.http", "--no-builtin",
+                         cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert row(result.stdout, "hello")[1:] == ["200", "closed", "200", "closed", "same"]
+    assert row(result.stdout, "whoami")[-1] == "UNEXPECTED"
+    # Our server reads the chunks; the handler has no post(): 405 against Tornado's 400.
+    assert row(result.stdout, "post-chunked")[1:] == ["405", "closed", "400", "closed",
+                                                      "declared"]  # fmt: skip
+    assert SUMMARY.search(result.stdout).groups() == ("3", "1", "1", "1")
+
+
+def test_a_port_in_use_is_one_line_naming_it() -> None:
+    # The two servers compare starts, given a --port someone already listens on: each
+    # exits 1 with one line naming the port, not a traceback.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        runner = ["-m", "minitornado.study._compare_runner", "--app", "demo_app.py:make_app"]
+        for command in (["demo_app.py", "--port", port], [*runner, "--port", port]):
+            result = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True,
+                                    text=True, timeout=30)  # fmt: skip
+            assert result.returncode == 1, command
+            assert result.stderr.count("\n") == 1 and f"port {port}" in result.stderr, (
+                command, result.stderr)  # fmt: skip
+            assert "already in use" in result.stderr and result.stdout == ""
+
+
+class ExitedProcess:
+    """A server process as ``stop`` sees it: running, or with its stdout closed (exiting)."""
+
+    def __init__(self, stdout_closed: bool) -> None:
+        self.returncode: int | None = None
+        self.stdout = asyncio.StreamReader()
+        if stdout_closed:
+            self.stdout.feed_eof()
+        self.signals: list[str] = []
+
+    def terminate(self) -> None:
+        self.signals.append("SIGTERM")
+
+    def kill(self) -> None:
+        self.signals.append("SIGKILL")
+
+    async def wait(self) -> int:
+        self.returncode = 0
+        return 0
+
+
+async def test_a_server_whose_stdout_closed_is_awaited_not_signalled() -> None:
+    # Signalling a process that exited on its own may reap it behind asyncio's back (which
+    # then logs "Unknown child process"): one with its stdout closed is only awaited.
+    exited, running = ExitedProcess(stdout_closed=True), ExitedProcess(stdout_closed=False)
+    await compare.stop(exited)  # type: ignore[arg-type]
+    await compare.stop(running)  # type: ignore[arg-type]
+    assert (exited.signals, running.signals) == ([], ["SIGTERM"])
+    assert exited.returncode == running.returncode == 0
 
 
 def test_tornado_imports_resolve_to_the_minitornado_modules_themselves() -> None:
@@ -158,13 +293,19 @@ def test_tornado_imports_resolve_to_the_minitornado_modules_themselves() -> None
 
 
 def test_list_names_every_request_and_marks_the_declared_ones() -> None:
-    # --list starts nothing: one line per request, declared differences marked.
+    # --list starts nothing: one line per request, declared differences marked, then each
+    # declared difference with the shape it is recognised by.
     result = run_compare("--list")
     assert result.returncode == 0
-    lines = result.stdout.splitlines()
+    requests, declared = result.stdout.split("\n\nDeclared differences")
+    lines = requests.splitlines()
     assert [line.split()[0] for line in lines] == [case.name for case in CASES]
     marked = {line.split()[0] for line in lines if "[declared difference]" in line}
     assert marked == set(compare.DECLARED)
+    names = [line.split()[0] for line in declared.splitlines() if line.startswith("  ") and
+             not line.startswith("    ")]  # fmt: skip
+    assert names == list(compare.DECLARED)
+    assert declared.count("\n    on: ") == declared.count("\n    why: ") == len(names)
 
 
 def test_only_with_an_unknown_name_exits_2() -> None:
@@ -224,34 +365,88 @@ def test_the_same_headers_in_another_order_are_reported_as_an_order_difference()
     ]
 
 
-def _exchange(code: str, ending: str) -> Exchange:
-    return Exchange([Response(f"HTTP/1.1 {code} X", [], b"")] if code != "-" else [], b"", ending)
+def _exchange(code: str, ending: str, reason: str = "X") -> Exchange:
+    responses = [Response(f"HTTP/1.1 {code} {reason}", [], b"")] if code != "-" else []
+    return Exchange(responses, b"", ending)
 
 
-def test_a_difference_is_declared_only_with_the_declared_outcomes() -> None:
-    # oversized-headers is declared as "431 closed" against "- closed": exactly that is
-    # declared; any other difference on the same request, or the same one on a request
-    # given on the command line, is unexpected.
-    case = next(case for case in CASES if case.name == "oversized-headers")
-    assert compare.judge(case, _exchange("431", "closed"), _exchange("-", "closed")).verdict == (
-        "declared"
-    )
-    assert compare.judge(case, _exchange("400", "closed"), _exchange("-", "closed")).verdict == (
-        "UNEXPECTED"
-    )
-    assert compare.judge(case, _exchange("200", "open"), _exchange("200", "open")).verdict == "same"
-    mine = Case("oversized-headers", case.raw, custom=True)
-    assert compare.judge(mine, _exchange("431", "closed"), _exchange("-", "closed")).verdict == (
-        "UNEXPECTED"
-    )
+BARE_400 = _exchange("400", "closed", "Bad Request")
 
 
-def test_every_declaration_names_a_request_and_a_module_that_documents_it() -> None:
-    # A declared difference must be sent, and its module must say "Differs on purpose".
-    names = {case.name for case in CASES}
+def _verdict(raw: bytes, ours: Exchange, theirs: Exchange) -> str:
+    return compare.judge(Case("any-name", raw, custom=True), ours, theirs).verdict
+
+
+def test_a_difference_is_declared_by_the_requests_shape_and_both_answers() -> None:
+    # oversized-headers is declared as "431 closed" against "- closed" on a header block
+    # over 64 KiB, whatever the request's name: exactly that is declared; another answer,
+    # or the same answers to a small request, is unexpected.
+    big = next(case for case in CASES if case.name == "oversized-headers").raw
+    assert _verdict(big, _exchange("431", "closed"), _exchange("-", "closed")) == "declared"
+    assert _verdict(big, _exchange("400", "closed"), _exchange("-", "closed")) == "UNEXPECTED"
+    assert _verdict(big, _exchange("200", "open"), _exchange("200", "open")) == "same"
+    small = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert _verdict(small, _exchange("431", "closed"), _exchange("-", "closed")) == "UNEXPECTED"
+
+
+def test_the_apps_answer_means_any_answer_but_the_bare_400() -> None:
+    # A chunk extension: whatever the app answers on our side (200, 404, a 400 of its own
+    # with a reason) against Tornado's bare 400 is declared; our bare 400 is not.
+    raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\nq\r\n0\r\n\r\n"
+    for ours in (_exchange("200", "closed"), _exchange("404", "open"), _exchange("400", "closed")):
+        assert _verdict(raw, ours, BARE_400) == "declared", ours
+    assert _verdict(raw, BARE_400, _exchange("200", "closed")) == "UNEXPECTED"
+    assert _verdict(raw, _exchange("200", "closed"), _exchange("-", "closed")) == "UNEXPECTED"
+
+
+def test_every_declaration_has_the_shape_of_its_request_only_and_a_module_documenting_it() -> None:
+    # Each declared difference is named after the one built-in request of its shape, and
+    # its module says "Differs on purpose".
     for name, difference in compare.DECLARED.items():
-        assert name in names
+        assert [case.name for case in CASES if difference.shape(case.raw)] == [name]
         assert "Differs on purpose" in (ROOT / difference.where).read_text()
+
+
+def _requests_file_example(text: str) -> str:
+    """The indented example of a requests file in ``text``, from its comment to the prose."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("### ")) - 1
+    end = next(i for i in range(start, len(lines)) if lines[i] and not lines[i].startswith(" "))
+    return textwrap.dedent("\n".join(lines[start:end]))
+
+
+@pytest.mark.parametrize("where", ["README.md", "compare.py"])
+def test_the_documented_requests_file_example_reads_as_documented(where: str) -> None:
+    # The example in the README and in the module's docstring: two requests, the POST's
+    # Content-Length added to its head.
+    text = (ROOT / "README.md").read_text() if where == "README.md" else compare.__doc__
+    home, add_item = read_requests_file(_requests_file_example(text or ""), where)
+    assert (home.name, home.about, add_item.name) == ("home", "the index page", "add-item")
+    assert home.raw == b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert add_item.raw.endswith(b"Connection: close\r\nContent-Length: 15\r\n\r\nname=box&size=2")
+
+
+def test_a_requests_file_is_readable_http_made_wire_exact() -> None:
+    # LF becomes CRLF in the head, which ends with an empty line; a body gets its
+    # Content-Length, a chunked one CRLF line ends and its closing empty line; the words
+    # after a name describe the request; comments come only before the first entry.
+    form = "### form\nPOST /f HTTP/1.1\nHost: x\n\na=1\nb=2\n\n"
+    cases = read_requests_file(REQUESTS_FILE + form, "mine.http")
+    assert [case.name for case in cases] == ["hello", "whoami", "post-chunked", "form"]
+    assert [case.about for case in cases][::2] == [
+        "GET /",
+        "a body in chunks, one with an extension",
+    ]
+    assert cases[1].about == "from mine.http"
+    assert cases[1].raw == b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert cases[2].raw.endswith(b"Connection: close\r\n\r\n3;ext=1\r\nq=1\r\n0\r\n\r\n")
+    assert cases[3].raw == b"POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\na=1\nb=2"
+    assert all(case.custom and not case.head for case in cases)
+    for bad, error in [("GET / HTTP/1.1\n", "must follow a '### NAME'"), ("###\nGET /\n", "name"),
+                       ("### a\nGET /\n### a\nGET /\n", "second request named a"),
+                       ("### a\n\n", "empty"), ("# nothing\n", "no '### NAME'")]:  # fmt: skip
+        with pytest.raises(ValueError, match=error):
+            read_requests_file(bad, "bad.http")
 
 
 def test_a_request_given_on_the_command_line_takes_backslash_escapes() -> None:

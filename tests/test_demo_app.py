@@ -246,3 +246,158 @@ def test_missing_tornado_is_one_line_naming_the_install_command(tmp_path: Path) 
     [line] = result.stderr.splitlines()
     assert "tornado is not installed" in line
     assert "pip install tornado" in line
+
+
+# ---- Several processes: --processes N (bind + start(N), forks) and --reuse-port N ------------
+
+SEVERAL_LINE = re.compile(
+    r"^Listening on http://127\.0\.0\.1:(\d+)/ \(impl=minitornado, start=(\w+), (\w+)=(\d+)\)$"
+)
+TRACED = re.compile(r"^\[minitornado\] (?:\[child (\d+) pid (\d+)\] )?step (\S+)", re.M)
+
+
+@dataclass
+class Group:
+    """demo_app.py leading a process group of its own: the parent and every process it made."""
+
+    process: subprocess.Popen[str]
+    port: int
+    stderr_path: Path
+
+    def alive(self) -> bool:
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def finish(self) -> tuple[int, str, str]:
+        out, _ = self.process.communicate(timeout=TIMEOUT)
+        return self.process.returncode, out, self.stderr_path.read_text()
+
+
+@pytest.fixture
+def several(tmp_path: Path) -> Iterator[object]:
+    """``several(*flags) -> Group``; the whole group is killed at the end if anything is left."""
+    groups: list[Group] = []
+
+    def start(*flags: str) -> Group:
+        stderr_path = tmp_path / f"stderr{len(groups)}.txt"
+        with stderr_path.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-W", "error::DeprecationWarning", "demo_app.py", "--port", "0",
+                 *flags],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                start_new_session=True,
+            )  # fmt: skip
+        group = Group(process, 0, stderr_path)
+        groups.append(group)
+        line = read_line(process, START_TIMEOUT)
+        match = SEVERAL_LINE.match(line)
+        assert match, f"first line: {line!r}; stderr: {stderr_path.read_text()}"
+        group.port = int(match.group(1))
+        return group
+
+    yield start
+    for group in groups:
+        if group.alive():
+            os.killpg(group.process.pid, signal.SIGKILL)
+        group.process.communicate(timeout=TIMEOUT)
+
+
+def wait_until_gone(group: Group, timeout: float = TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while group.alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not group.alive()
+
+
+def test_processes_trace_shows_start_forking_and_each_childs_steps(several) -> None:
+    # --processes 2 --trace: the parent's lines show HTTPServer (2), bind (P1, with
+    # bind_sockets 4 inside), start (P2) and fork_processes (P3); each child's lines carry its
+    # task id and pid and go on P3 (forked), add_sockets (5, P4), the accept handler (6-8),
+    # task_id (P5) and the loop (9). Both children serve; one SIGTERM to the parent alone
+    # stops them all: exit 0, no process left.
+    app = several("--processes", "2", "--trace")
+    for _ in range(10):
+        assert Demo(app.process, app.port, "").get("/hello")[0] == 200
+    os.kill(app.process.pid, signal.SIGTERM)
+    code, out, err = app.finish()
+    assert code == 0, err
+    assert wait_until_gone(app), "a process outlived the parent"
+    parent = [n for task, _, n in TRACED.findall(err) if not task]
+    assert list(dict.fromkeys(parent))[:5] == ["2", "P1", "4", "P2", "P3"], err
+    pids: dict[str, set[str]] = {}
+    for task, pid, _ in TRACED.findall(err):
+        if task:
+            pids.setdefault(task, set()).add(pid)
+    assert sorted(pids) == ["0", "1"] and all(len(p) == 1 for p in pids.values()), pids
+    for task in pids:
+        mine = [n for t, _, n in TRACED.findall(err) if t == task]
+        firsts = list(dict.fromkeys(mine))
+        assert firsts[:8] == ["P3", "5", "P4", "6", "7", "8", "P5", "9"], (task, firsts)
+        assert firsts[-6:] == ["S1", "S2", "S3", "S4", "S5", "S6"], (task, firsts)
+    assert re.search(r"step P3 .* parent pid \d+: forking 2 children", err)
+    assert re.search(r"\[child 1 pid \d+\] step P5 .* task_id\(\) is 1 in pid \d+", err)
+    said = sorted(line.split(" (pid")[0] for line in out.splitlines() if "shutting down" in line)
+    assert said == ["child 0", "child 1"], out
+    assert out.splitlines()[-1] == "Stopped."
+
+
+@pytest.mark.parametrize("flag", ["--processes", "--reuse-port"])
+def test_one_ctrl_c_drains_every_process_and_exits_0(several, flag: str) -> None:
+    # Ctrl-C in a terminal sends SIGINT to the whole group: each worker gets it from the
+    # terminal and again from its parent, yet drains once, so a response in progress
+    # (/stream, 0.5 s more) arrives whole; then every process has exited, the parent with 0.
+    app = several(flag, "2")
+    in_flight, received = start_slow_stream(app.port, delay=0.125)
+    os.killpg(app.process.pid, signal.SIGINT)
+    assert read_to_close(in_flight, received).endswith(b"piece 5 of 5\n\r\n0\r\n\r\n")
+    code, out, err = app.finish()
+    assert code == 0, err
+    assert wait_until_gone(app)
+    assert out.count("SIGINT: shutting down") == 2, out
+    assert "Traceback" not in err, err
+
+
+def test_processes_a_second_sigterm_half_a_second_later_stops_now(several) -> None:
+    # A SIGTERM to the parent starts the drain of a 5 s request (grace 10 s); a second one
+    # 0.8 s later, passed on too, is a real second signal: the child serving it dies at once,
+    # the request is cut, and the parent, whose children ended by the signal it passed on or
+    # by exiting 0, exits 0.
+    app = several("--processes", "2", "--grace", "10")
+    sock = socket.create_connection(("127.0.0.1", app.port), timeout=TIMEOUT)
+    sock.sendall(b"GET /async?seconds=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)  # the request is in its handler
+    os.kill(app.process.pid, signal.SIGTERM)
+    time.sleep(0.8)
+    os.kill(app.process.pid, signal.SIGTERM)
+    started = time.monotonic()
+    code, _, err = app.finish()
+    assert time.monotonic() - started < 3.0
+    assert code == 0, err
+    assert read_to_close(sock) == b""
+    assert wait_until_gone(app)
+    # The child with the request dies by the second SIGTERM; the other one, idle, may have
+    # drained and exited before it.
+    assert "stopped by signal 15" in err, err
+
+
+def test_reuse_port_runs_independent_processes_and_stops_on_sigterm(several) -> None:
+    # --reuse-port 2: two processes that are not forks of a loop-owning parent (each runs
+    # "demo_app.py --worker N"), each with its own socket on the one port; the parent prints
+    # the first line once both listen. One SIGTERM to the parent: both drain, exit 0.
+    app = several("--reuse-port", "2")
+    workers = subprocess.run(
+        ["ps", "-ww", "-o", "args=", "--ppid", str(app.process.pid)], capture_output=True, text=True
+    ).stdout.splitlines()
+    assert len(workers) == 2 and all("--worker" in w for w in workers), workers
+    for _ in range(10):
+        assert Demo(app.process, app.port, "").get("/hello")[0] == 200
+    os.kill(app.process.pid, signal.SIGTERM)
+    code, out, err = app.finish()
+    assert code == 0, err
+    assert wait_until_gone(app)
+    said = sorted(line.split(" (pid")[0] for line in out.splitlines() if "shutting down" in line)
+    assert said == ["worker 0", "worker 1"], out
+    assert out.splitlines()[-1] == "Stopped."

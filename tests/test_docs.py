@@ -7,6 +7,10 @@
 - Every command line in README.md is checked: test commands must select tests, the tour and
   demo commands must run, and the install-and-test and lint commands must be what
   ``.ci/run`` runs, verbatim.
+- The README's "What runs unchanged" table names every module of minitornado and of the
+  installed Tornado; its links exist, what it calls left out is absent from minitornado,
+  every setting ``Application`` refuses is in it, and its TLS row says what ``HTTPServer``
+  does with ``ssl_options``.
 """
 
 from __future__ import annotations
@@ -185,6 +189,8 @@ def _kind(command: str) -> str:
         return "demo"
     if last.startswith((".venv/bin/ruff ", ".venv/bin/mypy ")):
         return "check"
+    if last.startswith(".venv/bin/python -m bench.spread"):
+        return "spread"
     if last.startswith(".venv/bin/python -m bench"):
         return "bench"
     return "unknown"
@@ -212,6 +218,17 @@ def test_readme_bench_commands_parse() -> None:
 
     lines = [c for c in readme_commands() if _kind(c) == "bench"]
     assert len(lines) >= 2
+    for line in lines:
+        parse_args(shlex.split(line)[3:])
+
+
+def test_readme_spread_commands_parse() -> None:
+    # Scenario: each "python -m bench.spread ..." line of the README has options the command
+    # accepts (argparse exits on any other). tests/test_spread.py runs the command itself.
+    from bench.spread import parse_args
+
+    lines = [c for c in readme_commands() if _kind(c) == "spread"]
+    assert lines
     for line in lines:
         parse_args(shlex.split(line)[3:])
 
@@ -286,3 +303,97 @@ def test_readme_demo_commands_serve_and_stop_cleanly() -> None:
                 process.communicate()
         assert process.returncode == 0, (line, err)
         assert "Warning" not in err, (line, err)
+
+
+# ---- The "What runs unchanged" table ------------------------------------------------------------
+
+STATUSES = ("runs unchanged", "differs", "in progress", "left out")
+
+
+def support_table() -> list[list[str]]:
+    """The rows of README.md's "What runs unchanged" table: [Tornado, minitornado, notes]."""
+    section = README.read_text().split("\n## What runs unchanged\n", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| Tornado 6.6 |")
+    ]
+    assert rows and all(len(row) == 3 for row in rows), rows
+    return rows
+
+
+def _status(row: list[str]) -> str:
+    status = next((s for s in STATUSES if row[1].startswith(s)), None)
+    assert status, f"a row's status must start with one of {STATUSES}: {row[1]!r}"
+    return status
+
+
+def test_support_table_names_every_module_of_both_packages() -> None:
+    # Scenario: every public module of minitornado/ is linked from a row that does not say
+    # "left out", and every public module of the installed Tornado is named in the first
+    # column, so a module added to either package cannot be missing from the table.
+    rows = support_table()
+    linked = " ".join(row[1] for row in rows if _status(row) != "left out")
+    for path in sorted((ROOT / "minitornado").glob("*.py")):
+        if not path.name.startswith("_"):
+            assert f"(minitornado/{path.name})" in linked, path.name
+    named = set(re.findall(r"`(tornado(?:\.\w+)+)`", " ".join(row[0] for row in rows)))
+    import tornado
+
+    tornado_root = Path(tornado.__file__).parent
+    for path in [*tornado_root.glob("*.py"), *tornado_root.glob("platform/*.py")]:
+        if not path.name.startswith("_"):
+            module = ".".join(path.relative_to(tornado_root.parent).with_suffix("").parts)
+            assert module in named, f"{module} is not in README's 'What runs unchanged' table"
+
+
+def test_support_table_links_exist_and_left_out_names_are_absent() -> None:
+    # Scenario: each link points at a file of the repository; what a "left out" row names in
+    # its first column does not exist in minitornado: no module for `tornado.X`, no
+    # attribute of minitornado.web or RequestHandler for a plain name.
+    import minitornado.web
+
+    for row in support_table():
+        for link in re.findall(r"\]\(([^)]+)\)", " ".join(row)):
+            assert (ROOT / link).exists(), link
+        if _status(row) != "left out":
+            continue
+        for name in re.findall(r"`([\w.]+)`", row[0]):
+            if name.startswith("tornado."):
+                ours = "mini" + name
+                assert not (ROOT / (ours.replace(".", "/") + ".py")).exists(), ours
+            else:
+                owner: Any = minitornado.web
+                *path, last = name.split(".")
+                for part in path:
+                    owner = getattr(owner, part)
+                assert not hasattr(owner, last), f"{name} is in a 'left out' row but exists"
+                assert not hasattr(minitornado.web.RequestHandler, last), name
+
+
+def test_every_refused_setting_is_in_a_left_out_row_and_its_error_points_here() -> None:
+    # Scenario: each setting Application() refuses is named, in backquotes, in the first
+    # column of a "left out" row; the refusal's message sends the reader to this section.
+    import minitornado.web
+
+    left_out = " ".join(row[0] for row in support_table() if _status(row) == "left out")
+    for name in [*minitornado.web._UNSUPPORTED_SETTINGS, "transforms"]:
+        assert f"`{name}`" in left_out, name
+    with pytest.raises(NotImplementedError, match=r"README\.md, 'What runs unchanged'"):
+        minitornado.web.Application([], static_path="/tmp")
+
+
+def test_the_tls_row_says_what_httpserver_does() -> None:
+    # Scenario: TLS is the row most likely to change. If it says "left out", HTTPServer
+    # refuses ssl_options; if it says anything else, HTTPServer takes an SSLContext.
+    import ssl
+
+    from minitornado.httpserver import HTTPServer
+
+    (row,) = [row for row in support_table() if row[0].startswith("TLS")]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if _status(row) == "left out":
+        with pytest.raises(NotImplementedError):
+            HTTPServer(lambda request: None, ssl_options=context)
+    else:
+        HTTPServer(lambda request: None, ssl_options=context)

@@ -344,11 +344,10 @@ async def test_max_body_size_defaults_to_max_buffer_size(serve):
 
 
 def test_unsupported_arguments_are_refused_at_construction():
-    # Left out: gunzipping request bodies and TLS say so at once, not at the first request.
+    # Left out: gunzipping request bodies says so at once, not at the first request. (TLS
+    # is served: tests/test_tls.py.)
     with pytest.raises(NotImplementedError):
         HTTPServer(lambda request: None, decompress_request=True)
-    with pytest.raises(NotImplementedError):
-        HTTPServer(lambda request: None, ssl_options={"certfile": "x"})
 
 
 def test_httprequest_is_the_old_name_of_httpserverrequest():

@@ -55,7 +55,7 @@ def httputil(request: pytest.FixtureRequest) -> types.ModuleType:
 
 
 def parse_qs_bytes_of(httputil: types.ModuleType) -> Callable[..., dict[str, list[bytes]]]:
-    """Tornado keeps parse_qs_bytes in tornado.escape; minitornado in httputil."""
+    """parse_qs_bytes is defined in tornado.escape, and minitornado.escape; httputil imports it."""
     if httputil is tornado.httputil:
         return tornado.escape.parse_qs_bytes
     return minitornado.httputil.parse_qs_bytes

@@ -58,6 +58,34 @@ async def test_a_second_ioloop_for_the_same_asyncio_loop_is_refused() -> None:
         IOLoop.__new__(IOLoop)._setup(io_loop.asyncio_loop)
 
 
+@pytest.mark.parametrize("impl", ["minitornado", "tornado"])
+def test_ioloop_wraps_an_asyncio_loop_it_is_given(impl: str) -> None:
+    # IOLoop(asyncio_loop=loop): the wrapper is on that loop, current() inside it finds the
+    # same wrapper, a second wrapper is refused, make_current=True sets the loop for this
+    # thread, and close() closes the given loop. The same on both.
+    cls: Any = IOLoop if impl == "minitornado" else tornado.ioloop.IOLoop
+    loop = asyncio.new_event_loop()
+    try:
+        io_loop = cls(asyncio_loop=loop, make_current=False)
+        assert io_loop.asyncio_loop is loop
+        assert loop.run_until_complete(_current_of(cls)) is io_loop
+        with pytest.raises(RuntimeError):
+            cls(asyncio_loop=loop, make_current=False)
+        io_loop.close()
+        assert loop.is_closed()
+        other = asyncio.new_event_loop()
+        made_current = cls(asyncio_loop=other)
+        assert cls.current() is made_current  # found through the loop set for this thread
+        made_current.close()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def _current_of(cls: Any) -> Any:
+    return cls.current()
+
+
 def test_current_without_a_running_loop_uses_the_set_loop(
     fresh_loop: asyncio.AbstractEventLoop,
 ) -> None:

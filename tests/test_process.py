@@ -6,10 +6,12 @@ watch as a whole: "no process left behind" is "the group is empty", and the clea
 the group whatever happened. Every wait is bounded.
 
 Sections:
-    In this process      task_id() without a fork, and the refusal to fork beside a loop.
+    Refusals             task_id() without a fork; no fork beside an event loop, nor for
+                         start(n) with no socket bound.
     Supervision          task ids, restarts on failure up to max_restarts, none on exit 0.
-    Signals              SIGTERM to the parent alone: Tornado's children survive it; ours
-                         drain every request in progress, and nothing survives.
+    Signals              SIGTERM or SIGINT to the parent alone: ours pass it on, the children
+                         drain every request in progress, new clients are refused, nothing
+                         survives; Tornado's children outlive their parent.
     Tornado's own tests  ProcessTest and TestMultiprocess, with minitornado's names swapped in.
 """
 
@@ -17,18 +19,23 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import importlib
 import os
+import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import h11
@@ -36,7 +43,7 @@ import pytest
 import tornado
 
 import minitornado.process
-from minitornado.process import fork_processes, task_id
+from minitornado.process import task_id
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork() is Unix only")
 
@@ -99,16 +106,17 @@ def running(code: str, tmp_path: Path, *args: str) -> Iterator[Run]:
         process.communicate(timeout=TIMEOUT)
 
 
-def wait_until(predicate: object, timeout: float = TIMEOUT) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT) -> bool:
+    """Poll ``predicate()`` until it is true (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
+        if predicate():
             return True
         time.sleep(0.02)
     return False
 
 
-# ---- In this process ------------------------------------------------------------------------
+# ---- Refusals ------------------------------------------------------------------------
 
 
 def test_task_id_is_none_in_a_process_that_did_not_fork() -> None:
@@ -116,12 +124,26 @@ def test_task_id_is_none_in_a_process_that_did_not_fork() -> None:
     assert task_id() is None
 
 
-async def test_fork_is_refused_inside_a_running_loop() -> None:
+def test_fork_is_refused_inside_a_running_loop(tmp_path: Path) -> None:
     # Scenario: called from a coroutine, fork_processes raises before forking anything:
-    # the children would share the loop's selector.
-    with pytest.raises(RuntimeError, match="Cannot run in multiple processes"):
-        fork_processes(2)
-    assert task_id() is None
+    # the children would share the loop's selector. (In a process of its own, as every
+    # test that could fork: a fork here would fork the test run.)
+    code = """
+        import asyncio
+        from minitornado.process import fork_processes, task_id
+
+        async def main():
+            try:
+                fork_processes(2)
+            except RuntimeError as e:
+                print(task_id(), e)
+
+        asyncio.run(main())
+    """
+    with running(code, tmp_path) as run:
+        status, out, err = run.finish()
+    assert (status, err) == (0, "")
+    assert out.startswith("None Cannot run in multiple processes: an event loop already exists")
 
 
 def test_fork_is_refused_once_an_ioloop_exists(tmp_path: Path) -> None:
@@ -303,8 +325,6 @@ def docstring_example(port: int) -> str:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -315,7 +335,11 @@ def free_port() -> int:
 class Tally:
     complete: int = 0
     in_flight_at_signal: int = 0  # sent before the signal, answered in full after it
-    unanswered: int = 0  # connection closed as idle before any byte of the request arrived
+    # No byte of a response, the connection closed: on a connection closed as idle before
+    # any byte of the request reached the child, or on a new connection that no child
+    # accepted (still queued when the last child closed the shared listening socket).
+    unanswered_idle: int = 0
+    unanswered_new: int = 0
     cut: list[str] = field(default_factory=list)  # a response that began and did not end
     pids: set[int] = field(default_factory=set)  # the children that answered
 
@@ -360,7 +384,7 @@ async def keep_alive_client(port: int, signalled: asyncio.Event, tally: Tally) -
         except ConnectionRefusedError:
             assert signalled.is_set(), "refused before the signal"
             return
-        client = h11.Connection(h11.CLIENT)
+        client, first = h11.Connection(h11.CLIENT), True
         try:
             while True:
                 sent_before_signal = not signalled.is_set()
@@ -369,8 +393,12 @@ async def keep_alive_client(port: int, signalled: asyncio.Event, tally: Tally) -
                     tally.cut.append("cut")
                     break
                 if outcome == "unanswered":
-                    tally.unanswered += 1
+                    if first:
+                        tally.unanswered_new += 1
+                    else:
+                        tally.unanswered_idle += 1
                     break
+                first = False
                 assert isinstance(outcome, int)
                 tally.complete += 1
                 tally.pids.add(outcome)
@@ -391,14 +419,8 @@ async def test_sigterm_to_the_parent_drains_every_child_and_leaves_no_process(
     # reached its client, the parent exits 0, and the process group is empty.
     port = free_port()
     with running(APP + docstring_example(port), tmp_path) as run:
-
-        def accepting() -> bool:
-            import socket
-
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        assert await asyncio.to_thread(wait_until, accepting), run.stderr_path.read_text()
+        connects = partial(_connects, port)
+        assert await asyncio.to_thread(wait_until, connects), run.stderr_path.read_text()
         # Both children serve: while one is blocked, the other accepts the next connection.
         blocked = asyncio.ensure_future(asyncio.to_thread(get_pid, port, "block=0.5"))
         await asyncio.sleep(0.2)
@@ -416,21 +438,158 @@ async def test_sigterm_to_the_parent_drains_every_child_and_leaves_no_process(
     served = len(re.findall(r"minitornado.access INFO 200 GET /\?seconds=0\.2 ", err))
     print(f"\nSIGTERM to the parent of 2 children: {tally.complete} responses, "
           f"{tally.in_flight_at_signal} in flight at the signal, all answered; "
-          f"{len(tally.cut)} cut; {tally.unanswered} unanswered on connections closed as "
-          f"idle; children logged {served}; exit {status}; left behind: {left_behind}")  # fmt: skip
-    assert len(tally.pids) >= 1
+          f"{len(tally.cut)} cut; unanswered: {tally.unanswered_idle} on connections closed "
+          f"as idle, {tally.unanswered_new} on new connections no child accepted; children "
+          f"logged {served}; answered by {len(tally.pids)} children; exit {status}; "
+          f"left behind: {left_behind}")  # fmt: skip
     assert tally.in_flight_at_signal > 0
     assert tally.cut == []
+    assert tally.unanswered_new == 0  # the parent closed its copy of the listening socket
     assert tally.complete == served
     assert status == 0, err
     assert len(re.findall(r"child \d \(pid \d+\) exited normally", err)) == 2, err
     assert not left_behind
 
 
+@pytest.mark.parametrize("sockets_given", [True, False], ids=["sockets=", "tornado-call"])
+def test_the_parent_closes_the_listening_sockets_it_was_given_when_stopping(
+    sockets_given: bool, tmp_path: Path
+) -> None:
+    # Scenario: a request of 1 s is in progress when SIGTERM reaches the parent, so the
+    # children drain for about a second. A client connecting meanwhile is refused at once
+    # when fork_processes got the sockets (as TCPServer.start gives them). Called as in
+    # Tornado, the parent still holds a copy: the kernel queues the connection, no process
+    # accepts it, and it is reset when the parent exits, without a response.
+    port = free_port()
+    serve = f"""
+        from minitornado.netutil import bind_sockets
+        from minitornado.process import fork_processes
+        sockets = bind_sockets({port}, "127.0.0.1")
+        fork_processes(2{", sockets=sockets" if sockets_given else ""})
+
+        async def serve_until_sigterm():
+            server = HTTPServer(app)
+            server.add_sockets(sockets)
+            stopped = asyncio.Event()
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+            await stopped.wait()
+            await server.shutdown()
+
+        asyncio.run(serve_until_sigterm())
+    """
+    with running(APP + textwrap.dedent(serve), tmp_path) as run:
+        assert wait_until(lambda: _connects(port)), run.stderr_path.read_text()
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(get_pid, port, "seconds=1")
+            time.sleep(0.3)
+            run.process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            late = late_client(port)
+            status, _, err = run.finish()
+            slow_answer = slow.result(TIMEOUT)
+        assert not run.group_alive()
+    assert status == 0, err
+    assert isinstance(slow_answer, int)  # the request in progress was answered
+    if sockets_given:
+        assert late == "refused"
+    else:
+        assert late in ("reset", "closed without a response")
+
+
+def late_client(port: int) -> str:
+    """Connect and send a request: "refused", "reset", "closed without a response" or
+    "answered"."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), TIMEOUT)
+    except ConnectionRefusedError:
+        return "refused"
+    with sock:
+        sock.settimeout(TIMEOUT)
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            return "answered" if sock.recv(100) else "closed without a response"
+        except ConnectionResetError:
+            return "reset"
+
+
+def _connects(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_in_a_terminal_may_reach_a_child_twice_and_it_drains_once(
+    tmp_path: Path,
+) -> None:
+    # Scenario: the server runs in a terminal (a pty) and Ctrl-C is typed. The terminal
+    # sends SIGINT to the parent and to the children, and the parent sends it on: a child
+    # counts 2 signals, or 1 when the two merged on the way. Its handler only sets an
+    # event, so it drains once, and the parent exits 0 (as fork_processes' docstring says;
+    # a handler that took a second signal as "stop now" would not drain).
+    script = tmp_path / "script.py"
+    script.write_text(
+        APP
+        + textwrap.dedent("""
+        server = HTTPServer(app)
+        server.bind(0, "127.0.0.1")
+        server.start(2)
+
+        async def serve_until_signal():
+            stopped, signals = asyncio.Event(), []
+
+            def on_signal(signum):
+                signals.append(signum)
+                stopped.set()
+
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                asyncio.get_running_loop().add_signal_handler(signum, on_signal, signum)
+            os.write(1, b"ready\\n")
+            await stopped.wait()
+            await asyncio.sleep(0.3)  # time for the second copy to arrive
+            os.write(1, f"child got {len(signals)}\\n".encode())
+            await server.shutdown()
+
+        IOLoop.current().run_sync(serve_until_signal)
+    """)
+    )
+    pid, terminal = pty.fork()
+    if pid == 0:  # the forked test process: become the server at once
+        try:
+            os.chdir(ROOT)
+            os.execv(sys.executable, [sys.executable, str(script)])
+        finally:
+            os._exit(127)
+    output = b""
+
+    def read_until(wanted: bytes) -> bool:
+        nonlocal output
+        deadline = time.monotonic() + TIMEOUT
+        while output.count(wanted) < 2 and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.1)[0]:
+                try:
+                    output += os.read(terminal, 4096)
+                except OSError:  # EIO: every process closed the terminal
+                    break
+        return output.count(wanted) >= 2
+
+    try:
+        assert read_until(b"ready"), output
+        os.write(terminal, b"\x03")  # Ctrl-C
+        assert read_until(b"child got"), output
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # the server is its session's process group
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        os.close(terminal)
+    assert output.count(b"child got 1") + output.count(b"child got 2") == 2, output
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_tornado_children_outlive_a_sigterm_to_their_parent(tmp_path: Path) -> None:
     # Scenario: the same layout on Tornado 6.6.1 (bind_sockets, fork_processes(2), serve).
     # SIGTERM to the parent alone kills the parent; both children keep serving, orphans.
-    # (This is the difference process.fork_processes documents; the test above is ours.)
+    # (The difference fork_processes documents; ours is the test_sigterm_... test above.)
     port = free_port()
     code = f"""
         import asyncio, os
@@ -527,8 +686,8 @@ def test_tornados_own_multiprocess_tests_pass_on_minitornado(
     module = "swapped_" + test_file.removesuffix(".py")
     (tmp_path / f"{module}.py").write_text(swapped)
     names = [f"{module}.{name}" for name in test_names]
-    code = f"import sys, unittest; sys.argv[1:] = {names!r}; unittest.main(module=None)"
-    with running(code, tmp_path, "-v") as run:  # the group is killed if it hangs
+    code = f"import unittest; unittest.main(module=None, argv=['unittest', '-v', *{names!r}])"
+    with running(code, tmp_path) as run:  # the whole group is killed if it hangs
         status, _, err = run.finish(timeout=60)
     ran = re.search(r"Ran (\d+) tests?", err)
     print(f"\n{test_file}: {err.strip().splitlines()[-1]} ({ran and ran[0]})")

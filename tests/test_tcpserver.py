@@ -339,16 +339,10 @@ async def test_bind_waits_for_start(impl: Impl) -> None:
         server.stop()
 
 
-def test_start_with_several_processes_is_left_out() -> None:
-    # minitornado runs one process: start(0) or start(4) says so instead of forking.
-    server = minitornado.tcpserver.TCPServer()
-    with pytest.raises(NotImplementedError, match="reuse_port=True"):
-        server.start(4)
-
-
-def test_ssl_options_are_left_out() -> None:
-    # TLS is not implemented; asking for it fails at once, not at the first client.
-    with pytest.raises(NotImplementedError, match="ssl_options"):
+def test_bad_ssl_options_fail_at_construction() -> None:
+    # TLS is served (tests/test_tls.py); a certificate file that does not exist fails at
+    # once, not at the first client.
+    with pytest.raises(ValueError, match=r"server\.crt"):
         minitornado.tcpserver.TCPServer(ssl_options={"certfile": "server.crt"})
 
 

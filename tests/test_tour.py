@@ -67,15 +67,18 @@ def test_readme_table_is_the_study_path() -> None:
 
 def test_steps_are_numbered_without_gaps() -> None:
     # Scenario: numbers are what every module docstring cites: 1 to 17 for start-up and a
-    # request, then S1 to S6 for the shutdown, in order.
+    # request, then S1 to S6 for the shutdown, then P1 to P5 for bind() + start(n), in order.
     numbers = [step.number for step in STUDY_PATH]
     plain = [n for n in numbers if n.isdigit()]
     shutdown = [n for n in numbers if n.startswith("S")]
-    assert numbers == plain + shutdown
+    processes = [n for n in numbers if n.startswith("P")]
+    assert numbers == plain + shutdown + processes
     assert plain == [str(n) for n in range(1, len(plain) + 1)]
     assert shutdown == [f"S{n}" for n in range(1, len(shutdown) + 1)]
+    assert processes == [f"P{n}" for n in range(1, len(processes) + 1)]
     assert {step.phase for step in STUDY_PATH} == set(tour.PHASES)
     assert all(s.phase == "shutdown" for s in STUDY_PATH if s.number in shutdown)
+    assert all(s.phase == "processes" for s in STUDY_PATH if s.number in processes)
 
 
 # ---- Every reference resolves, on both sides ----------------------------------------------------
@@ -185,8 +188,9 @@ def test_a_real_server_makes_the_study_path_calls_in_order() -> None:
     # Scenario: app.listen(0), IOLoop.start(), one request from a client thread; then a
     # second, slow request, during which HTTPServer.shutdown() runs, and once it is done the
     # loop stops. The first call of each definition the study path names is recorded, on
-    # the loop's thread, by its code object: the study path must appear in that order.
-    expected = _expected_calls(tour.PHASES)
+    # the loop's thread, by its code object: the study path must appear in that order. (The
+    # steps of bind() + start(n) fork: the next test runs them in a process of its own.)
+    expected = _expected_calls(["start-up", "request", "shutdown"])
     watched = {id(code): ref for ref, code in expected}  # (kept alive by expected)
     recorded: list[str] = []
 
@@ -240,6 +244,57 @@ def test_a_real_server_makes_the_study_path_calls_in_order() -> None:
     assert cut == [0]
     problem = first_calls_in_order(recorded, [ref for ref, _ in expected])
     assert problem == "", f"{problem}; the calls made, in order: {recorded}"
+
+
+_FORKING_SCRIPT = """
+import json, os, sys
+from minitornado import process, web
+from minitornado.httpserver import HTTPServer
+from minitornado.study._refs import code_of
+
+refs = json.loads(sys.argv[1])
+watched = {id(code_of(ref)): ref for ref in refs}
+recorded = []
+
+def profile(frame, event, arg):
+    ref = watched.get(id(frame.f_code)) if event == "call" else None
+    if ref is not None and ref not in recorded:
+        recorded.append(ref)
+
+server = HTTPServer(web.Application([]))
+sys.setprofile(profile)
+server.bind(0, "127.0.0.1")
+server.start(2)  # the parent stays in here until both children have exited
+process.task_id()
+sys.setprofile(None)
+os.write(1, (json.dumps([process.task_id(), os.getpid(), recorded]) + "\\n").encode())
+server.stop()
+"""
+
+
+def test_bind_and_start_make_the_study_path_calls_in_order_in_each_child() -> None:
+    # Scenario: a script, in a process of its own since it forks, records the first call of
+    # each definition the study path names while it runs bind(0) and start(2), then asks
+    # task_id(); each child prints what it recorded (the parent's calls before the fork
+    # included) and exits 0. Both children, with task ids 0 and 1, followed steps P1 to P5 in
+    # order, with bind_sockets (step 4) inside P1 and the accept handler (6 to 8) after P4.
+    expected = [ref for ref, _ in _expected_calls(["processes"])]
+    start_up = {s.number: s.ours for s in STUDY_PATH if s.phase == "start-up"}
+    refs = list(dict.fromkeys([*expected, start_up["4"], start_up["6"], start_up["8"]]))
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKING_SCRIPT, json.dumps(refs)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, start_new_session=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    children = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(task for task, _, _ in children) == [0, 1], done.stdout
+    assert len({pid for _, pid, _ in children}) == 2
+    p1, _, _, p4, _ = expected
+    for _, _, recorded in children:
+        problem = first_calls_in_order(recorded, expected)
+        assert problem == "", f"{problem}; the calls made, in order: {recorded}"
+        for then in ([p1, start_up["4"], expected[1]], [p4, start_up["6"], start_up["8"]]):
+            assert first_calls_in_order(recorded, then) == "", recorded
 
 
 def _two_requests(port: int, answers: list[bytes]) -> None:
@@ -484,20 +539,24 @@ def laid_out(tour_page: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def test_html_page_lays_out_both_columns_for_every_step(laid_out: dict[int, Any]) -> None:
     # Scenario: Chromium loads the page (plus a measuring script) and dumps the DOM; every
     # step has, for each of its definitions, a left column (the code that runs) and a
-    # "tornado" column side by side, each wide, tall and holding source text or a note.
+    # "tornado" column side by side, each wide, tall and holding source text or a note; the
+    # left one holds source, unless an earlier step showed it (P4 is step 5's add_sockets).
     report = {entry["step"]: entry["pairs"] for entry in laid_out[WIDTH]["steps"]}
     assert list(report) == [step.number for step in STUDY_PATH]
+    shown: set[str] = set()
     for step in STUDY_PATH:
         pairs = report[step.number]
         assert len(pairs) == len(step.pairs()), step.number
-        for pair in pairs:
+        for pair, (ref, _) in zip(pairs, step.pairs(), strict=True):
             [ours], [theirs] = pair["ours"], pair["tornado"]
             for column in (ours, theirs):
                 assert column["width"] > WIDTH / 4 and column["height"] > 20, (step, column)
                 assert column["text"] > 0, (step.number, column)
             assert theirs["left"] >= ours["left"] + ours["width"], (step.number, pair)
             assert theirs["top"] == ours["top"], (step.number, pair)
-            assert ours["source"] > 0 and theirs["kind"] == "tornado", (step.number, pair)
+            assert (ours["source"] > 0) == (ref not in shown), (step.number, pair)
+            assert theirs["kind"] == "tornado", (step.number, pair)
+            shown.add(ref)
 
 
 @pytest.mark.parametrize("width", [WIDTH, 760])

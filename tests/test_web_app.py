@@ -271,6 +271,22 @@ def test_settings_of_left_out_features_raise(settings: dict[str, Any]) -> None:
         tornado.web.Application([], **{k: v for k, v in settings.items() if k != "autoreload"})
 
 
+def test_every_refused_setting_names_its_feature_when_the_app_is_built() -> None:
+    # Every setting in _UNSUPPORTED_SETTINGS, switched on: Application() itself raises
+    # NotImplementedError naming the left-out feature and the setting (never a 500 at the
+    # first request); switched off (False, None), it is accepted, as Tornado accepts it.
+    import minitornado.web
+
+    for name, feature in minitornado.web._UNSUPPORTED_SETTINGS.items():
+        with pytest.raises(NotImplementedError) as refused:
+            minitornado.web.Application([], **{name: "/tmp"})
+        assert feature in str(refused.value) and repr(name) in str(refused.value)
+        for off in (False, None):
+            minitornado.web.Application([], **{name: off})
+    with pytest.raises(NotImplementedError, match="output transforms"):
+        minitornado.web.Application([], transforms=[object])
+
+
 def test_find_handler_returns_the_delegate_for_the_route(impl: Impl) -> None:
     # find_handler picks the rule (path groups still bytes, kwargs for initialize); an
     # unmatched path gets ErrorHandler with status_code 404; get_handler_delegate builds one.

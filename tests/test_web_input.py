@@ -56,6 +56,14 @@ def make_app(web: ModuleType) -> Any:
         def get(self, word: str) -> None:
             self.write({"word": word, "q": self.get_argument("q", None)})
 
+    class RawBytes(RH):
+        def decode_argument(self, value: bytes, name: str | None = None) -> Any:
+            return value  # undecoded: the handler decodes it itself
+
+        def get(self, group: bytes) -> None:
+            values = [group, self.get_argument("q"), *self.get_arguments("q", strip=False)]
+            self.write({"reprs": [repr(v) for v in values]})
+
     class Request(RH):
         def get(self) -> None:
             r = self.request
@@ -107,6 +115,13 @@ def make_app(web: ModuleType) -> Any:
                     refused.append(type(e).__name__)
             self.write(",".join(refused))
 
+    class ClearAllCookies(RH):
+        def get(self) -> None:
+            if self.get_argument("scoped", None):
+                self.clear_all_cookies(path="/p", domain="d.example")
+            else:
+                self.clear_all_cookies()
+
     class CookieOnError(RH):
         def get(self) -> None:
             self.set_cookie("kept", "1")
@@ -120,9 +135,11 @@ def make_app(web: ModuleType) -> Any:
             (r"/named/(?P<name>[^/]+)/(?P<number>\d+)", Named),
             (r"/opt/?(\w+)?", Optional),
             (r"/latin1/(.*)", Latin1),
+            (r"/raw-bytes/(.*)", RawBytes),
             ("/request", Request),
             ("/cookies", Cookies),
             ("/set-cookies", SetCookies),
+            ("/clear-all-cookies", ClearAllCookies),
             ("/cookie-on-error", CookieOnError),
         ]
     )
@@ -243,6 +260,13 @@ async def test_decode_argument_override_applies_to_path_and_query(pair: Pair) ->
     assert seen == {"word": "café", "q": "é"}
 
 
+async def test_decode_argument_returning_bytes_keeps_control_characters(pair: Pair) -> None:
+    # A decode_argument that returns the bytes undecoded: get_argument(s) return bytes, only
+    # stripped; the control character %01 stays (a str would have it turned into a space).
+    seen = await echo(pair, get("/raw-bytes/%FF?q=%20a%01%FF%20"))
+    assert seen["reprs"] == ["b'\\xff'", "b'a\\x01\\xff'", "b' a\\x01\\xff '"]
+
+
 # ---- Cookies ----------------------------------------------------------------------------------
 
 
@@ -272,6 +296,19 @@ async def test_set_cookie_attributes_and_clear_cookie(pair: Pair) -> None:
     assert "replaced=second; Path=/" in cookies
     assert ours.body == b"ValueError,CookieError"
     assert [name for name, _ in ours.headers][-len(cookies) - 1] == "Content-Length"
+
+
+@pytest.mark.parametrize("query", ["", "?scoped=1"])
+async def test_clear_all_cookies_clears_each_cookie_the_request_sent(
+    pair: Pair, query: str
+) -> None:
+    # Cookie: foo=bar; baz=xyzzy -> one expired, empty Set-Cookie per name, in the request's
+    # order, each with the path and domain given to clear_all_cookies (default: Path=/).
+    ours, theirs = await pair.fetch(get(f"/clear-all-cookies{query}", "Cookie: foo=bar; baz=xyzzy"))
+    assert mask_dates(ours.normalized) == mask_dates(theirs.normalized)
+    scope = "; Domain=d.example; expires=<date>; Path=/p" if query else "; expires=<date>; Path=/"
+    cookies = [mask_dates(v.encode()).decode() for k, v in ours.headers if k == "Set-Cookie"]
+    assert cookies == [f'foo=""{scope}', f'baz=""{scope}']
 
 
 async def test_cookies_survive_the_error_page(pair: Pair) -> None:

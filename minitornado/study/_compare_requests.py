@@ -6,7 +6,11 @@ Tornado 6.6.1 on the wire, aimed at the routes of ``demo_app.py``.
 Each ``Case`` is raw bytes sent as they are on a fresh connection: well-formed requests to
 every route (they say ``Connection: close``, so the server's close ends the answer),
 keep-alive and pipelining (they say how many responses to wait for), the framing and size
-edge cases, and malformed input. ``custom`` turns ``--request NAME=RAW`` into a case.
+edge cases, and malformed input. ``custom`` turns ``--request NAME=RAW`` into a case, and
+``read_requests_file`` the entries of a ``--requests`` file (its format is in
+``minitornado/study/compare.py``). The shape functions at the end (``target_has_raw_utf8``,
+``has_chunk_extension``, ...) look at a request's bytes, so that a declared difference is
+recognised on any request of its shape, not only on the built-in one that shows it.
 
 Kept: the requests that apply to the demo app. Left out: timeouts (each would cost its
 seconds), and anything needing a server option the demo does not set.
@@ -14,6 +18,7 @@ seconds), and anything needing a server option the demo does not set.
 Study path: none; these requests walk steps 10 to 17 (one request) on both servers.
 """
 
+import re
 from dataclasses import dataclass
 
 
@@ -50,6 +55,57 @@ def custom(spec: str) -> Case:
     data = raw.encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1")
     return Case(name, data, head=data.startswith(b"HEAD "), about="given with --request",
                 custom=True)  # fmt: skip
+
+
+def read_requests_file(text: str, source: str) -> list[Case]:
+    """The entries of a ``--requests`` file: ``### NAME [about]`` lines, each request below its own.
+
+    The head (down to its first empty line) has its line ends made CRLF and always ends
+    with an empty line. Trailing empty lines and the last line end of an entry are not
+    sent. A body goes as written, except that a chunked body's line ends become CRLF and
+    the last chunk gets its closing empty line; a body whose head has neither
+    Content-Length nor Transfer-Encoding gets ``Content-Length`` added. Lines before the
+    first ``###`` must be empty or start with ``#``. ``source`` names the file in errors.
+    """
+    entries: list[tuple[int, str, list[str]]] = []  # (line number, "### ..." line, lines)
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("###"):
+            entries.append((number, line, []))
+        elif entries:
+            entries[-1][2].append(line)
+        elif line.strip() and not line.startswith("#"):
+            raise ValueError(f"{source}:{number}: a request must follow a '### NAME' line")
+    cases: list[Case] = []
+    for number, marker, lines in entries:
+        name, _, about = marker[3:].strip().partition(" ")
+        where = f"{source}:{number}"
+        if not name:
+            raise ValueError(f"{where}: '###' wants a name after it")
+        if name in {case.name for case in cases}:
+            raise ValueError(f"{where}: a second request named {name}")
+        cases.append(_file_case(name, about.strip() or f"from {source}", lines, where))
+    if not cases:
+        raise ValueError(f"{source}: no '### NAME' line, so no request")
+    return cases
+
+
+def _file_case(name: str, about: str, lines: list[str], where: str) -> Case:
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{where}: request {name} is empty")
+    blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    head_lines, body_lines = lines[:blank], lines[blank + 1 :]
+    head = "".join(line + "\r\n" for line in head_lines).encode()
+    fields = head.lower()
+    if re.search(rb"\r\ntransfer-encoding:[^\r]*chunked", fields):
+        body = "".join(line + "\r\n" for line in body_lines).encode() + b"\r\n"
+    else:
+        body = "\n".join(body_lines).encode()
+        if body and not re.search(rb"\r\n(content-length|transfer-encoding):", fields):
+            head += f"Content-Length: {len(body)}\r\n".encode()
+    raw = head + b"\r\n" + body
+    return Case(name, raw, head=raw.startswith(b"HEAD "), about=about, custom=True)
 
 
 # ---- Well-formed, one per route of demo_app.py ----------------------------------------------
@@ -167,3 +223,64 @@ MALFORMED = [
 ]  # fmt: skip
 
 CASES: list[Case] = ROUTES + CONNECTION + FRAMING + MALFORMED
+# What ``--app`` sends of the built-ins: they test the server whatever the app's routes (a
+# path the app lacks is a 404 on both sides); ROUTES, written for the demo's handlers, are not.
+PROTOCOL: list[Case] = CONNECTION + FRAMING + MALFORMED
+
+
+# ---- Shapes of requests (the first request in the bytes) ------------------------------------
+
+MAX_HEADER_SIZE = 65536  # HTTPServer's default max_header_size (64 KiB), in both libraries
+MAX_BODY_SIZE = 104857600  # HTTPServer's default max_body_size (100 MiB), in both libraries
+
+
+def split_head(raw: bytes) -> tuple[bytes, bytes]:
+    """The first request's head (without its empty line) and the bytes after it."""
+    match = re.search(rb"\r?\n\r?\n", raw)
+    return (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
+
+
+def target_has_raw_utf8(raw: bytes) -> bool:
+    """A request target with raw bytes above 0x7F (not percent-encoded), as in /?q=café."""
+    words = split_head(raw)[0].split(b"\n", 1)[0].split(b" ")
+    return len(words) > 1 and any(byte > 0x7F for byte in words[1])
+
+
+def header_block_too_large(raw: bytes) -> bool:
+    """A head (request line and header fields) over 64 KiB, the default max_header_size."""
+    return len(split_head(raw)[0]) > MAX_HEADER_SIZE
+
+
+def body_too_large(raw: bytes) -> bool:
+    """A Content-Length over 100 MiB, the default max_body_size."""
+    lengths = re.findall(rb"\ncontent-length:[ \t]*(\d+)", split_head(raw)[0].lower())
+    return any(int(length) > MAX_BODY_SIZE for length in lengths)
+
+
+def has_chunk_extension(raw: bytes) -> bool:
+    """A well-formed chunked body where a chunk size carries an extension, as in 3;x=1."""
+    chunks = _chunks(raw)
+    return chunks is not None and any(b";" in size_line for size_line in chunks[0])
+
+
+def has_chunk_trailer(raw: bytes) -> bool:
+    """A well-formed chunked body with trailer fields after its last chunk."""
+    chunks = _chunks(raw)
+    return chunks is not None and bool(chunks[1])
+
+
+def _chunks(raw: bytes) -> tuple[list[bytes], list[bytes]] | None:
+    """A chunked body's size lines and trailer lines; None when not chunked or malformed."""
+    head, body = split_head(raw)
+    if not re.search(rb"\ntransfer-encoding:[^\n]*chunked", head.lower()):
+        return None
+    sizes, position = [], 0
+    while (match := re.match(rb"([0-9a-fA-F]+)([^\r\n]*)\r\n", body[position:])) is not None:
+        sizes.append(match.group(0)[:-2])
+        position += match.end()
+        size = int(match.group(1), 16)
+        if size == 0:
+            trailer = body[position:].split(b"\r\n\r\n", 1)[0]
+            return sizes, [line for line in trailer.split(b"\r\n") if line]
+        position += size + 2
+    return None

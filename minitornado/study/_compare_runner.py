@@ -13,7 +13,10 @@ stdout is the one ``demo_app.py`` prints::
 
     Listening on http://127.0.0.1:40123/ (impl=minitornado, start=asyncio)
 
-SIGTERM or SIGINT stops the listener, closes the connections and exits 0.
+SIGTERM or SIGINT stops the listener, closes the connections and exits 0. An app that does
+not load exits 1 after printing its error on stderr, with only the app's own frames in the
+traceback (this runner's and the import machinery's are left out); so does a port already
+in use, in one line.
 
 Mirrors: nothing in Tornado (a tool of ours). It serves the way Tornado's documentation
 does (``asyncio.run`` and an ``HTTPServer``), but binds the sockets itself
@@ -27,12 +30,15 @@ Study path: steps 2 to 9, through ``HTTPServer``, ``bind_sockets`` and ``add_soc
 
 import argparse
 import asyncio
+import errno
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import signal
+import socket
 import sys
+import traceback
 import types
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,36 +101,69 @@ def install_tornado_alias() -> None:
 # ---- Loading the app ------------------------------------------------------------------------
 
 
+class AppError(Exception):
+    """The app named on the command line cannot be found where it was said to be."""
+
+
 def load_app(spec: str) -> Any:
     """Import ``module[:factory]`` (a module name or a ``.py`` path) and call the factory."""
     target, _, factory_name = spec.partition(":")
+    factory_name = factory_name or "make_app"
     if target.endswith(".py") or "/" in target:
         path = Path(target).resolve()
+        if not path.is_file():
+            raise AppError(f"--app {spec}: no such file: {path}")
         # Its neighbours become importable, as they are for ``python path/app.py``.
         sys.path.insert(0, str(path.parent))
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         if module_spec is None or module_spec.loader is None:
-            raise ImportError(f"cannot load an app module from {path}")
+            raise AppError(f"--app {spec}: cannot load an app module from {path}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
         module_spec.loader.exec_module(module)
     else:
         module = importlib.import_module(target)
-    factory = getattr(module, factory_name or "make_app")
-    return factory()
+    if not callable(getattr(module, factory_name, None)):
+        hint = "" if spec.partition(":")[2] else f" (name yours after a colon: {target}:build)"
+        raise AppError(f"--app {spec}: {target} has no function {factory_name}(){hint}")
+    return getattr(module, factory_name)()
+
+
+def app_traceback(error: BaseException) -> str:
+    """``error``'s traceback, with only the app's frames (none of this file, nor ``<frozen``)."""
+    summary = traceback.TracebackException.from_exception(error)
+    chain: list[traceback.TracebackException | None] = [summary]
+    while chain:
+        link = chain.pop()
+        if link is not None:
+            link.stack = traceback.StackSummary.from_list(
+                [f for f in link.stack if f.filename != __file__ and "<frozen" not in f.filename]
+            )
+            chain += [link.__cause__, link.__context__]
+    return "".join(summary.format())
+
+
+def bind(impl: str, address: str, port: int) -> list[socket.socket]:
+    """``impl``'s ``netutil.bind_sockets``; a port in use exits with one line naming it."""
+    netutil = importlib.import_module(f"{impl}.netutil")
+    try:
+        sockets: list[socket.socket] = netutil.bind_sockets(port, address)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        sys.exit(f"port {port} on {address} is already in use: pick another with --port")
+    return sockets
 
 
 # ---- Serving --------------------------------------------------------------------------------
 
 
-async def serve(app: Any, impl: str, address: str, port: int) -> None:
-    """Serve ``app`` with ``impl``'s HTTPServer until SIGTERM or SIGINT."""
-    netutil = importlib.import_module(f"{impl}.netutil")
+async def serve(app: Any, impl: str, sockets: list[socket.socket]) -> None:
+    """Serve ``app`` on ``sockets`` with ``impl``'s HTTPServer until SIGTERM or SIGINT."""
     httpserver = importlib.import_module(f"{impl}.httpserver")
-    sockets = netutil.bind_sockets(port, address)
     server = httpserver.HTTPServer(app)
     server.add_sockets(sockets)
-    bound_port = sockets[0].getsockname()[1]
+    address, bound_port = sockets[0].getsockname()[:2]
     print(f"Listening on http://{address}:{bound_port}/ (impl={impl}, start=asyncio)", flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -135,7 +174,7 @@ async def serve(app: Any, impl: str, address: str, port: int) -> None:
     await server.close_all_connections()
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve a Tornado app module for compare.")
     parser.add_argument("--app", required=True, help="module[:factory] or path.py[:factory]")
     parser.add_argument("--impl", choices=IMPLS, default="minitornado")
@@ -144,9 +183,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.impl == "minitornado":
         install_tornado_alias()
-    app = load_app(args.app)
-    asyncio.run(serve(app, args.impl, args.address, args.port))
+    try:
+        app = load_app(args.app)
+    except AppError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except Exception as error:  # the app's own code failed: show its part of the traceback
+        print(app_traceback(error), end="", file=sys.stderr)
+        return 1
+    asyncio.run(serve(app, args.impl, bind(args.impl, args.address, args.port)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -74,6 +74,16 @@ class Exchange:
         return f"{'+'.join(codes) or '-'} {self.ending}"
 
 
+def is_bare_400(answer: Exchange) -> bool:
+    """The answer both libraries give a request they cannot parse: ``400`` alone, then the close."""
+    return (
+        answer.ending == "closed"
+        and not answer.unparsed
+        and [(r.status_line, r.headers, r.body) for r in answer.responses]
+        == [("HTTP/1.1 400 Bad Request", [], b"")]
+    )
+
+
 # ---- Sending and reading --------------------------------------------------------------------
 
 

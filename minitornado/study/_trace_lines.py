@@ -25,6 +25,7 @@ from typing import Any
 
 import h11
 
+from minitornado import process
 from minitornado.http1connection import HTTP1Connection
 from minitornado.study.tour import STUDY_PATH
 
@@ -36,10 +37,16 @@ _STEPS = {s.number: s for s in STUDY_PATH}
 
 
 def step(number: str, line: str) -> None:
-    """Log one line of step ``number``: its title, the Tornado definition, then ``line``."""
+    """Log one line of step ``number``: its title, the Tornado definition, then ``line``.
+
+    In a child forked by ``fork_processes`` the line starts with ``[child T pid P]``: the
+    children's lines and the parent's go to one stderr, interleaved.
+    """
     found = _STEPS[number]
     mirrors = found.tornado or "ours alone"
-    trace_log.info("step %-3s %s  (%s)  %s", number, found.title, mirrors, line)
+    task = process.task_id()
+    child = "" if task is None else f"[child {task} pid {os.getpid()}] "
+    trace_log.info("%sstep %-3s %s  (%s)  %s", child, number, found.title, mirrors, line)
 
 
 # ---- Values, read from frames --------------------------------------------------------------
@@ -390,6 +397,19 @@ def first_signal(frame: FrameType, _: Any) -> list[str]:
     return [f"{sig.name}: on_first_signal starts the graceful shutdown"]
 
 
+def worker_signal(frame: FrameType, _: Any) -> list[str]:
+    # demo_app.py's handler in each worker process: its "first" is the time of the first one.
+    a = _args(frame)
+    sig, first = a["sig"], a.get("first")
+    if first is None:
+        return [f"{sig.name}: this worker starts the graceful shutdown"]
+    after = time.monotonic() - first
+    if after < frame.f_globals.get("SAME_SIGNAL_WITHIN", 0.5):
+        return [f"{sig.name} again after {after:.2f}s: the same Ctrl-C (from the terminal and "
+                "from the parent), ignored"]  # fmt: skip
+    return [f"{sig.name} again after {after:.2f}s: it kills this worker at once"]
+
+
 def shutdown_starts(frame: FrameType, _: Any) -> list[str]:
     a = _args(frame)
     server, timeout = a["self"], a["timeout"]
@@ -467,6 +487,57 @@ def loop_stops(frame: FrameType, _: Any) -> list[str]:
                 "run_forever() returns after this turn of the loop"]  # fmt: skip
     where = f"{os.path.basename(caller.f_code.co_filename)}::{name}" if caller else "?"
     return [f"loop.stop(), called from {where}: run_forever() returns after this turn of the loop"]
+
+
+# ---- The other way of starting, bind() + start(n): P1-P5 -----------------------------------
+
+
+def bind(frame: FrameType, _: Any) -> list[str]:
+    a = _args(frame)
+    return [f"port={a['port']} address={a['address']!r} reuse_port={a['reuse_port']}: "
+            "bind_sockets (4), and no add_sockets: the sockets wait for start()"]  # fmt: skip
+
+
+def start(frame: FrameType, _: Any) -> list[str]:
+    a = _args(frame)
+    n = a["num_processes"]
+    fds = ", ".join(f"fd={sock.fileno()}" for sock in a["self"]._pending_sockets)
+    if n == 1:
+        return [f"num_processes=1: no fork; add_sockets (P4) in this process for {fds}"]
+    return [f"num_processes={n} max_restarts={a['max_restarts']}: fork_processes (P3), then "
+            f"add_sockets (P4) in each child for {fds}"]  # fmt: skip
+
+
+def forking(frame: FrameType, _: Any) -> list[str]:
+    n = _args(frame)["num_processes"]
+    count = n if n is not None and n > 0 else f"{process.cpu_count()} (one per CPU)"
+    return [f"parent pid {os.getpid()}: forking {count} children; it waits in here for them "
+            "from now on, and never returns"]  # fmt: skip
+
+
+def forked(frame: FrameType, pid: Any) -> list[str]:
+    task = _args(frame)["task"]
+    if pid == 0:
+        return [f"forked: this is child {task}, pid {os.getpid()}; fork_processes returns "
+                f"{task} here"]  # fmt: skip
+    return [f"parent pid {os.getpid()}: child {task} is pid {pid}"]
+
+
+def child_add_sockets(frame: FrameType, _: Any) -> list[str]:
+    caller = frame.f_back
+    if caller is None or caller.f_code.co_name != "start":
+        return []  # from listen() or the app: that is step 5 alone
+    fds = ", ".join(f"fd={sock.fileno()}" for sock in _args(frame)["sockets"])
+    task = process.task_id()
+    where = "this process (no fork)" if task is None else f"child {task}"
+    return [f"{fds}, bound by the parent before the fork, on the IOLoop of {where} (6-8)"]
+
+
+def task_id_asked(frame: FrameType, task: Any) -> list[str]:
+    caller = frame.f_back
+    if caller is not None and caller.f_globals.get("__name__") == __name__:
+        return []  # step() asking, for a line it logs from outside the hook (step 9's)
+    return [f"task_id() is {task} in pid {os.getpid()}"]
 
 
 def forget() -> None:

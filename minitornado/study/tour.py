@@ -1,7 +1,7 @@
 """The study path, step by step: our code, and where Tornado does the same.
 
     python -m minitornado.study.tour                  every step, in the terminal
-    python -m minitornado.study.tour --step 9         one step (1 to 17, S1 to S6)
+    python -m minitornado.study.tour --step 9         one step (1 to 17, S1 to S6, P1 to P5)
     python -m minitornado.study.tour --tornado        Tornado's source after ours, each time
     python -m minitornado.study.tour --side-by-side   ours and Tornado's in two columns
     python -m minitornado.study.tour --html tour.html     one page, ours and Tornado's side by side
@@ -13,8 +13,9 @@ the counterpart of two steps is shown at the first and named at the second.
 Ours alone: Tornado has no tour. ``STUDY_PATH`` below is the one place the study path is
 written down. The package docstring and the README print it (tests/test_tour.py checks that
 they say the same), and tests/test_tour.py records the calls of a real ``app.listen(0)``,
-requests and a graceful shutdown to check that they happen in this order, so neither can
-drift from the code. ``minitornado.study.trace`` logs the same steps as they happen.
+requests and a graceful shutdown, and of a ``bind()`` + ``start(2)`` in a process of its own
+(it forks), to check that they happen in this order, so neither can drift from the code.
+``minitornado.study.trace`` logs the same steps as they happen.
 
 Each step names our definition and Tornado's as ``path::qualname`` references, the form of
 the ``# Tornado:`` markers. Our source is read live with ``inspect`` (it is the code that
@@ -26,6 +27,8 @@ runs); Tornado's is parsed from the installed Tornado, when there is one.
 ['1', '2', '3', '4', '5', '6', '7', '8', '9']
 >>> [step.number for step in STUDY_PATH if step.phase == "shutdown"]
 ['S1', 'S2', 'S3', 'S4', 'S5', 'S6']
+>>> [step.number for step in STUDY_PATH if step.phase == "processes"]
+['P1', 'P2', 'P3', 'P4', 'P5']
 
 Study path: all of it.
 """
@@ -63,7 +66,7 @@ class Step:
     counterpart: the step is ours alone.
     """
 
-    number: str  # "1" to "17"; "S1" to "S6" for the shutdown
+    number: str  # "1" to "17"; "S1" to "S6" for the shutdown; "P1" to "P5" for bind + start
     phase: str  # a key of PHASES
     title: str
     ours: str
@@ -205,6 +208,30 @@ STUDY_PATH: tuple[Step, ...] = (
          "the done callback run_until_complete() put on it calls that same loop.stop().",
          then=(("asyncio/base_events.py::BaseEventLoop.stop",
                 "asyncio/base_events.py::BaseEventLoop.stop"),)),
+    # ---- the other way of starting: bind() + start(n), which forks (demo_app.py --processes)
+    Step("P1", "processes", "TCPServer.bind",
+         "minitornado/tcpserver.py::TCPServer.bind", "tornado/tcpserver.py::TCPServer.bind",
+         "bind_sockets (step 4) and nothing more: the sockets wait in _pending_sockets, on no "
+         "loop, so that the process can still fork. HTTPServer(app) (step 2) came first."),
+    Step("P2", "processes", "TCPServer.start",
+         "minitornado/tcpserver.py::TCPServer.start", "tornado/tcpserver.py::TCPServer.start",
+         "start(n): with n other than 1 (0 or None: one per CPU) it forks first; then, in "
+         "each child, add_sockets. The one place start() matters: listen() never needs it."),
+    Step("P3", "processes", "fork_processes",
+         "minitornado/process.py::fork_processes", "tornado/process.py::fork_processes",
+         "The parent forks n children and never returns: it waits for them, restarts one "
+         "that fails and, ours alone, passes SIGTERM and SIGINT on. In each child it returns "
+         "the child's task id, and start() goes on."),
+    Step("P4", "processes", "add_sockets, in each child",
+         "minitornado/tcpserver.py::TCPServer.add_sockets",
+         "tornado/tcpserver.py::TCPServer.add_sockets",
+         "The sockets bound before the fork go on the child's own IOLoop (steps 6 to 8): "
+         "every child accepts on the same listening socket, and the kernel picks which one "
+         "wakes for each connection."),
+    Step("P5", "processes", "task_id",
+         "minitornado/process.py::task_id", "tornado/process.py::task_id",
+         "Which child this is, 0 to n-1 (None in a process that did not fork): the app asks "
+         "it to tell its children apart. Then the child runs its loop (step 9)."),
 )  # fmt: skip
 
 PHASES = {
@@ -212,6 +239,8 @@ PHASES = {
     "request": "one request",
     "shutdown": "the graceful shutdown, ours alone (Tornado's close_all_connections() cuts "
     "the requests in progress)",
+    "processes": "the other way of starting: bind() then start(n), which forks n children "
+    "(Tornado advises one listen(reuse_port=True) per process instead)",
 }
 
 
@@ -326,7 +355,8 @@ def _once(column: Column, step: Step, first_shown: dict[str, str]) -> Column:
     if earlier == step.number:
         return column
     name = split_ref(column.source.ref)[1]
-    note = column.note or f"{name} is shown at step {earlier}, above."
+    whose = "Tornado's " if column.kind == "tornado" else ""  # (both sides may be named)
+    note = column.note or f"{whose}{name} is shown at step {earlier}, above."
     return replace(column, where=f"{name} (shown at step {earlier})", source=None, note=note)
 
 
@@ -338,7 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m minitornado.study.tour",
         description="Walk the study path: our code for each step, and where Tornado does the same.",
     )
-    parser.add_argument("--step", metavar="N", help="show step N only (1 to 17, S1 to S6)")
+    parser.add_argument(
+        "--step", metavar="N", help="show step N only (1 to 17, S1 to S6, P1 to P5)"
+    )
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument(
         "--tornado",

@@ -201,6 +201,8 @@ def _watch_the_handler_method(frame: FrameType, _: Any) -> list[str]:
 
 _H1 = "minitornado/http1connection.py::"
 _ACCEPT = "minitornado/netutil.py::add_accept_handler.<locals>.accept_handler"
+# The S1 of each process that demo_app.py --processes or --reuse-port runs.
+_WORKER_SIGNAL = "demo_app.py::catch_worker_signals.<locals>.on_worker_signal"
 
 # Step number -> its watches, in STUDY_PATH's order (tests/test_trace.py checks that every step
 # has some, and that there is no other). The lines of a step come from its own definition
@@ -227,7 +229,8 @@ LINES: dict[str, tuple[Watch, ...]] = {
     "16": (Watch(_ours("16"), "call", _watch_the_handler_method),),
     "17": (Watch(_H1 + "HTTP1Connection.write_headers", "return", show.headers_written),
            Watch(_H1 + "HTTP1Connection._finish_request", "call", show.finished)),
-    "S1": (Watch(_ours("S1"), "call", show.first_signal),),
+    "S1": (Watch(_ours("S1"), "call", show.first_signal),
+           Watch(_WORKER_SIGNAL, "call", show.worker_signal)),
     "S2": (Watch("minitornado/httpserver.py::HTTPServer.shutdown", "call", show.shutdown_starts),
            Watch(_ours("S2"), "call", show.stop)),
     "S3": (Watch(_ours("S3"), "return", show.closed_when_idle),
@@ -236,6 +239,13 @@ LINES: dict[str, tuple[Watch, ...]] = {
     "S5": (Watch(_ours("S5"), "call", show.close_all),),
     # IOLoop.stop() calls this; under asyncio.run it is all that runs.
     "S6": (Watch("asyncio/base_events.py::BaseEventLoop.stop", "call", show.loop_stops),),
+    "P1": (Watch(_ours("P1"), "call", show.bind),),
+    "P2": (Watch(_ours("P2"), "call", show.start),),
+    "P3": (Watch(_ours("P3"), "call", show.forking),
+           Watch("minitornado/process.py::_Parent._fork", "return", show.forked)),
+    # Step 5's own definition again: this watch logs only the call start() makes.
+    "P4": (Watch(_ours("P4"), "call", show.child_add_sockets),),
+    "P5": (Watch(_ours("P5"), "return", show.task_id_asked),),
 }  # fmt: skip
 
 # The calls the per-request counts come from; they print nothing themselves.
