@@ -5,6 +5,7 @@
     python demo_app.py --impl tornado    the same file on real Tornado
     python demo_app.py --processes 2     bind() + start(2): two forked children, one socket
     python demo_app.py --reuse-port 2    two independent processes, listen(reuse_port=True)
+    python demo_app.py --certfile cert.pem --keyfile key.pem    HTTPS (see ``tls_options``)
 
 Flags: ``--port`` (8000; 0 picks a free port), ``--address`` (127.0.0.1), ``--impl
 minitornado|tornado``, ``--start run|ioloop|asyncio`` (how the loop is run, see the three
@@ -14,7 +15,8 @@ minitornado|tornado``, ``--start run|ioloop|asyncio`` (how the loop is run, see 
 ``start_processes`` and ``start_reuse_port``.
 
 The first line on stdout is always ``Listening on http://ADDRESS:PORT/ (impl=..., start=...)``
-(with several processes: ``..., processes=N)`` or ``..., reuse_port=N)``), printed once.
+(with several processes: ``..., processes=N)`` or ``..., reuse_port=N)``), printed once;
+``https://`` with ``--certfile F`` (``--keyfile F``, unless F holds the key too).
 SIGINT (Ctrl-C) or SIGTERM shuts down gracefully: no new connections, requests in progress
 finish within ``--grace`` seconds, idle connections close, the loop stops, exit status 0. A
 second signal kills the process at once (the signal's default action). A handler that blocks
@@ -193,12 +195,26 @@ def make_app(impl: str = "minitornado") -> Any:
 
 def listen(app: Any, args: argparse.Namespace) -> Any:
     """``app.listen`` (steps 1-8), then the first line on stdout, with the port bound."""
-    server = app.listen(args.port, args.address)
+    ssl_options = tls_options(args)
+    server = app.listen(args.port, args.address, ssl_options=ssl_options)
     # Both implementations keep the listening sockets in server._sockets (fd -> socket).
     port = next(iter(server._sockets.values())).getsockname()[1]
     host = f"[{args.address}]" if ":" in args.address else args.address
-    print(f"Listening on http://{host}:{port}/ (impl={args.impl}, start={args.start})", flush=True)
+    scheme = "http" if ssl_options is None else "https"
+    print(f"Listening on {scheme}://{host}:{port}/ (impl={args.impl}, start={args.start})",
+          flush=True)  # fmt: skip
     return server
+
+
+def tls_options(args: argparse.Namespace) -> dict[str, str] | None:
+    """``--certfile`` and ``--keyfile`` as Tornado's dict form of ``ssl_options`` (steps T1
+    to T6), or None: plain HTTP. A test certificate: see README.md, "HTTPS"."""
+    if args.certfile is None:
+        return None
+    options = {"certfile": args.certfile}
+    if args.keyfile is not None:
+        options["keyfile"] = args.keyfile  # else the certificate file holds the key too
+    return options
 
 
 def start_run(app: Any, args: argparse.Namespace) -> None:
@@ -273,14 +289,15 @@ def start_processes(app: Any, args: argparse.Namespace) -> None:
     """``bind()`` then ``start(N)``: the other way of starting (steps P1 to P5), which forks.
 
     The parent binds before any loop exists, prints the first line, and stays inside
-    ``start()`` supervising the children until they have all ended (minitornado's parent
-    passes SIGTERM and SIGINT on to them; Tornado's does not). Each child returns from
+    ``start()`` supervising the children until they have all ended. minitornado's parent
+    passes SIGTERM and SIGINT on to them; Tornado's does not (with ``--impl tornado``, signal
+    the whole process group, as Ctrl-C in a terminal does). Each child returns from
     ``start()`` with the inherited socket on its own ``IOLoop.current()``, and runs that loop
     as ``start_ioloop`` does: ``asyncio.run`` would make a new loop, without the socket.
     """
-    impl = importlib.import_module(f"{args.impl}.httpserver")
+    httpserver = importlib.import_module(f"{args.impl}.httpserver")
     process = importlib.import_module(f"{args.impl}.process")
-    server = impl.HTTPServer(app)
+    server = httpserver.HTTPServer(app)
     server.bind(args.port, args.address)  # steps P1 and 4: bound, not yet on any loop
     # Both implementations keep what bind() made in server._pending_sockets until start().
     port = server._pending_sockets[0].getsockname()[1]
@@ -344,6 +361,8 @@ def start_reuse_port(app: Any, args: argparse.Namespace) -> None:
     holder.close()
     if len(listening) == args.reuse_port:
         first_line(port, args, "run", f"reuse_port={args.reuse_port}")
+    else:  # a worker failed to start (its error is on stderr): stop the others
+        pass_on(signal.SIGTERM, None)
     codes = [worker.wait() for worker in workers]
     if any(code != 0 and -code not in passed_on for code in codes):
         raise SystemExit(1)
@@ -479,7 +498,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     # How a --reuse-port parent starts each worker (not for the command line).
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    # HTTPS: Tornado's ssl_options dict, {"certfile": ..., "keyfile": ...}.
+    parser.add_argument("--certfile", metavar="FILE", help="serve HTTPS with this certificate")
+    parser.add_argument("--keyfile", metavar="FILE", help="its private key (with --certfile)")
     args = parser.parse_args(argv)
+    if args.keyfile is not None and args.certfile is None:
+        parser.error("--keyfile needs --certfile")
+    if args.certfile is not None and (args.processes is not None or args.reuse_port is not None):
+        parser.error("--certfile serves one process: not with --processes or --reuse-port")
     if args.reuse_port is not None and args.reuse_port < 1:
         parser.error("--reuse-port needs at least 1 process")
     return args

@@ -1,9 +1,12 @@
 """The hello-world app the benchmark measures, served by minitornado or by Tornado.
 
-    python bench/hello_server.py --impl minitornado --port 0
+    python bench/hello_server.py --impl minitornado --port 0 [--certfile F --keyfile F [--dict]]
 
 The first line on stdout (flushed at once) is ``listening <port>``; then the server runs
 until SIGTERM or SIGINT. A ``--port`` already in use ends it with one line naming the port.
+With ``--certfile`` it serves HTTPS, with an ``ssl.SSLContext`` made once, so that both
+servers run the same handshake; ``--dict`` passes Tornado's dict form instead, which Tornado
+turns into a new context (reading the files again) for every connection, and we do once.
 The same code serves both implementations: only the imports differ, which is the promise
 minitornado makes to an application.
 """
@@ -15,6 +18,7 @@ import importlib
 import resource
 import signal
 import socket
+import ssl
 import sys
 from typing import Any
 
@@ -44,9 +48,9 @@ def bind(impl: str, port: int) -> list[socket.socket]:
     return sockets
 
 
-async def serve(impl: str, sockets: list[socket.socket]) -> None:
+async def serve(impl: str, sockets: list[socket.socket], tls: Any) -> None:
     httpserver = importlib.import_module(f"{impl}.httpserver")
-    server = httpserver.HTTPServer(make_app(impl))
+    server = httpserver.HTTPServer(make_app(impl), ssl_options=tls)
     server.add_sockets(sockets)
     print(f"listening {sockets[0].getsockname()[1]}", flush=True)
     stopped = asyncio.Event()
@@ -68,9 +72,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="hello-world server for the benchmark")
     parser.add_argument("--impl", choices=("minitornado", "tornado"), default="minitornado")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--certfile", help="serve HTTPS with this certificate")
+    parser.add_argument("--keyfile", help="its private key")
+    parser.add_argument("--dict", action="store_true", help="ssl_options as Tornado's dict")
     args = parser.parse_args()
     raise_fd_limit()
-    asyncio.run(serve(args.impl, bind(args.impl, args.port)))
+    tls: Any = None
+    if args.certfile and args.dict:
+        tls = {"certfile": args.certfile, "keyfile": args.keyfile}
+    elif args.certfile:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.certfile, args.keyfile)
+    asyncio.run(serve(args.impl, bind(args.impl, args.port), tls))
 
 
 if __name__ == "__main__":

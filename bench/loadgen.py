@@ -1,6 +1,6 @@
 """The built-in load generator: what the benchmark uses when ``wrk`` is not installed.
 
-    python bench/loadgen.py --port 8888 --mode keepalive --connections 50 --duration 5
+    python bench/loadgen.py --port 8888 --mode keepalive --connections 50 --duration 5 [--tls]
 
 Prints one JSON object: ``requests``, ``non_200`` (responses whose status was not 200),
 ``errors`` (connections that failed), ``seconds``, ``requests_per_second``, ``p50_ms``,
@@ -14,7 +14,8 @@ Two modes, as wrk is used:
   with ``Connection: close`` and reading until the server closes. Latency runs from the
   ``connect()`` to the close, so it includes the TCP handshake (wrk's does not).
 
-It is plain asyncio with ``asyncio.Protocol`` (no streams: their extra layers would make
+``--tls`` speaks HTTPS (no certificate check): in ``newconn`` mode, a full TLS handshake per
+request. It is plain asyncio with ``asyncio.Protocol`` (no streams: their extra layers would make
 this process, not the server, the bottleneck). It reads only what it needs of a response:
 the status code, and ``Content-Length`` to know where the response ends. Run it pinned to a
 core of its own (``taskset``): it competes with the server for CPU otherwise.
@@ -27,6 +28,7 @@ import asyncio
 import functools
 import json
 import resource
+import ssl
 import time
 
 _HEADER_END = b"\r\n\r\n"
@@ -127,8 +129,9 @@ class KeepAliveClient(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def run_keepalive(host: str, port: int, connections: int, duration: float,
-                        path: str) -> dict[str, float | int]:  # fmt: skip
+async def run_keepalive(
+    host: str, port: int, connections: int, duration: float, path: str, tls: ssl.SSLContext | None
+) -> dict[str, float | int]:
     loop = asyncio.get_running_loop()
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     stats = Stats()
@@ -139,7 +142,10 @@ async def run_keepalive(host: str, port: int, connections: int, duration: float,
         done: asyncio.Future[None] = loop.create_future()
         try:
             await loop.create_connection(
-                functools.partial(KeepAliveClient, request, stats, deadline, done), host, port
+                functools.partial(KeepAliveClient, request, stats, deadline, done),
+                host,
+                port,
+                ssl=tls,
             )
         except OSError:
             stats.errors += 1
@@ -171,14 +177,14 @@ class OneShotClient(asyncio.Protocol):
 
 
 async def newconn_worker(host: str, port: int, request: bytes, stats: Stats,
-                         deadline: float) -> None:  # fmt: skip
+                         deadline: float, tls: ssl.SSLContext | None) -> None:  # fmt: skip
     loop = asyncio.get_running_loop()
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         done: asyncio.Future[bytes] = loop.create_future()
         try:
             client = functools.partial(OneShotClient, request, done)
-            await loop.create_connection(client, host, port)
+            await loop.create_connection(client, host, port, ssl=tls)
             response = await asyncio.wait_for(done, 30)
         except (OSError, asyncio.TimeoutError):
             stats.errors += 1
@@ -189,13 +195,16 @@ async def newconn_worker(host: str, port: int, request: bytes, stats: Stats,
         stats.record(response[: response.find(b"\r\n")], started)
 
 
-async def run_newconn(host: str, port: int, connections: int, duration: float,
-                      path: str) -> dict[str, float | int]:  # fmt: skip
+async def run_newconn(
+    host: str, port: int, connections: int, duration: float, path: str, tls: ssl.SSLContext | None
+) -> dict[str, float | int]:
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
     stats = Stats()
     started = time.perf_counter()
     deadline = started + duration
-    workers = [newconn_worker(host, port, request, stats, deadline) for _ in range(connections)]
+    workers = [
+        newconn_worker(host, port, request, stats, deadline, tls) for _ in range(connections)
+    ]
     await asyncio.wait_for(asyncio.gather(*workers), duration + 60)
     return stats.summary(time.perf_counter() - started)
 
@@ -211,11 +220,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--path", default="/")
+    parser.add_argument("--tls", action="store_true", help="HTTPS, the certificate unchecked")
     args = parser.parse_args()
+    tls = None
+    if args.tls:
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # room for many connections
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     run = run_keepalive if args.mode == "keepalive" else run_newconn
-    result = asyncio.run(run(args.host, args.port, args.connections, args.duration, args.path))
+    result = asyncio.run(run(args.host, args.port, args.connections, args.duration, args.path, tls))
     print(json.dumps(result))
 
 

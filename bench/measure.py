@@ -21,6 +21,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,13 @@ class Config:
     loadgen: str = "auto"  # "wrk", "builtin" or "auto" (wrk when installed)
     path: str = "/"
     pin: bool = True  # taskset, when it exists and there are two cores
+    # HTTPS: the server's certificate and key (made for the run by run.py), or "" for HTTP.
+    certfile: str = ""
+    keyfile: str = ""
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
 
     def resolved_loadgen(self) -> str:
         if self.loadgen == "auto":
@@ -72,6 +80,9 @@ class ServerProcess:
     def __init__(self, impl: str, config: Config) -> None:
         self.impl = impl
         command = [sys.executable, str(BENCH_DIR / "hello_server.py"), "--impl", impl]
+        if config.tls:
+            command += ["--certfile", config.certfile, "--keyfile", config.keyfile]
+        self.tls = config.tls
         if config.pinning():
             command = ["taskset", "-c", SERVER_CORE, *command]
         # A file, not a pipe: a server logging a line per request (a 404 is a WARNING)
@@ -172,7 +183,8 @@ def _run_wrk(port: int, mode: str, duration: float, config: Config) -> dict[str,
     ]  # fmt: skip
     if mode == "newconn":
         command += ["-H", "Connection: close"]  # the server closes after each response
-    command.append(f"http://127.0.0.1:{port}{config.path}")
+    scheme = "https" if config.tls else "http"  # wrk's https checks no certificate
+    command.append(f"{scheme}://127.0.0.1:{port}{config.path}")
     output = _check_output(_load_command(command, config), duration)
     report = json.loads(output.strip().splitlines()[-1])  # the lua script's last line
     return {
@@ -189,7 +201,7 @@ def _run_builtin(port: int, mode: str, duration: float, config: Config) -> dict[
     command = [
         sys.executable, str(BENCH_DIR / "loadgen.py"), "--port", str(port), "--mode", mode,
         "--connections", str(config.connections), "--duration", str(duration),
-        "--path", config.path,
+        "--path", config.path, *(["--tls"] if config.tls else []),
     ]  # fmt: skip
     output = _check_output(_load_command(command, config), duration)
     report: dict[str, float] = json.loads(output)
@@ -213,7 +225,7 @@ def idle_memory(server: ServerProcess, count: int, path: str) -> dict[str, float
     would measure less than the server holds in ordinary use.) A few requests on one
     connection first, so that code paths that allocate once are warm before the baseline.
     """
-    with contextlib.closing(_connect(server.port)) as warm:
+    with contextlib.closing(_connect(server.port, server.tls)) as warm:
         for _ in range(20):
             _request(warm, path)
     time.sleep(0.2)
@@ -221,7 +233,7 @@ def idle_memory(server: ServerProcess, count: int, path: str) -> dict[str, float
     idle: list[socket.socket] = []
     try:
         for _ in range(count):
-            sock = _connect(server.port)
+            sock = _connect(server.port, server.tls)
             idle.append(sock)
             _request(sock, path)
         time.sleep(0.3)  # let the server settle back on its loop
@@ -236,10 +248,17 @@ def idle_memory(server: ServerProcess, count: int, path: str) -> dict[str, float
     }
 
 
-def _connect(port: int) -> socket.socket:
+def _connect(port: int, tls: bool = False) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls:  # the handshake happens here; the benchmark's certificate is not checked
+        return _NO_CHECKS.wrap_socket(sock)
     return sock
+
+
+_NO_CHECKS = ssl.create_default_context()
+_NO_CHECKS.check_hostname = False
+_NO_CHECKS.verify_mode = ssl.CERT_NONE
 
 
 def _request(sock: socket.socket, path: str) -> None:

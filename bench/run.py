@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench [--rounds 5] [--duration 5] [--connections 50]
                               [--idle-connections 1000] [--loadgen auto|wrk|builtin]
-                              [--json results.json] [--markdown]
+                              [--tls] [--json results.json] [--markdown]
 
 Each round measures minitornado, then Tornado (A B A B ...), each in a fresh server
 process serving ``bench/hello_server.py``'s hello world, pinned to core 0 while the load
@@ -15,6 +15,11 @@ generator runs on core 1 (when ``taskset`` exists and there are two cores). Per 
 4. a new connection per request, as many at a time, for as long.
 
 The study trace is not measured: turned off, it installs nothing.
+
+``--tls`` measures the same over HTTPS: both servers get ``ssl_options`` with a certificate
+trustme makes for the run (the test extra installs it), and every connection is TLS, the
+idle ones too; in the new-connection mode each request pays a full handshake. Its targets
+are in ``bench/report.py``.
 
 A run where any response is not a 200 is rejected: the command prints why and exits 1, as
 it does, in one line, when Tornado is not installed (there would be nothing to compare
@@ -31,6 +36,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -49,12 +55,14 @@ from bench.measure import (
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    missing = missing_tornado()
+    missing = missing_tornado() or (missing_trustme() if config.tls else None)
     if missing:
         print(missing, file=sys.stderr)
         return 1
     try:
-        with raised_fd_limit():
+        with raised_fd_limit(), tempfile.TemporaryDirectory() as folder:
+            if config.tls:
+                config.config.certfile, config.config.keyfile = make_certificate(Path(folder))
             results = run(config.config, progress=config.progress)
     except RunRejected as e:
         print(f"run rejected: {e}", file=sys.stderr)
@@ -84,8 +92,33 @@ def missing_tornado() -> str | None:
     return None
 
 
+def missing_trustme() -> str | None:
+    """One line saying trustme (which makes --tls's certificate) is missing, or None."""
+    try:
+        importlib.import_module("trustme")
+    except ImportError as error:
+        return (
+            f"bench --tls: this Python cannot import trustme ({error}), which makes the "
+            "servers' certificate: install it with .venv/bin/pip install -e '.[test]'"
+        )
+    return None
+
+
+def make_certificate(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, made by trustme into ``folder``."""
+    import trustme
+
+    issued = trustme.CA().issue_cert("127.0.0.1", "localhost")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    for blob in issued.cert_chain_pems:
+        blob.write_to_path(str(cert), append=True)
+    issued.private_key_pem.write_to_path(str(key))
+    return str(cert), str(key)
+
+
 class _Args:
     config: Config
+    tls: bool
     json: str | None
     markdown: bool
     progress: bool
@@ -107,6 +140,7 @@ def parse_args(argv: list[str] | None) -> _Args:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--tls", action="store_true", help="HTTPS: every connection over TLS")
     args = parser.parse_args(argv)
     warmup = args.warmup if args.warmup is not None else min(1.0, args.duration / 5)
     parsed = _Args()
@@ -116,6 +150,7 @@ def parse_args(argv: list[str] | None) -> _Args:
         loadgen=args.loadgen, path=args.path, pin=not args.no_pin,
     )  # fmt: skip
     parsed.json, parsed.markdown, parsed.progress = args.json, args.markdown, not args.quiet
+    parsed.tls = args.tls
     return parsed
 
 
@@ -134,10 +169,11 @@ def run(config: Config, progress: bool = True) -> dict[str, Any]:
     median = report.summarise(rounds)
     return {
         "machine": machine(config, load_before, started),
-        "config": vars(config) | {"loadgen": config.resolved_loadgen(), "pinned": config.pinning()},
+        "config": vars(config)
+        | {"loadgen": config.resolved_loadgen(), "pinned": config.pinning(), "tls": config.tls},
         "rounds": rounds,
         "median": median,
-        "targets": report.targets(median),
+        "targets": report.targets(median, tls=config.tls),
     }
 
 

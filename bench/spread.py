@@ -1,7 +1,8 @@
 """How new connections spread over N server processes, and how throughput scales from 1 to N.
 
-    python -m bench.spread                         2 processes, 5 s of load per run (~30 s)
-    python -m bench.spread --duration 1 --connections 4 --loadgen builtin    a quick look
+    python -m bench.spread                       2 processes; 3 rounds of 4 runs of 5 s (~80 s)
+    python -m bench.spread --connections 500     more connections than the backlog (128)
+    python -m bench.spread --rounds 1 --duration 1 --connections 4 --loadgen builtin
 
 Two ways to run N processes on one port, each measured with 1 process and with N:
 
@@ -17,8 +18,10 @@ is installed, else from ``bench/loadgen.py``. Nothing is pinned: the servers and
 generator share the machine's cores, and the load generator's own CPU time is reported, as a
 share of one core, since on 2 cores it takes from what the servers could have. Each server
 process (``bench/spread_server.py``) reports, at the end, the connections it accepted and
-what each wake-up of its accept handler found (see that file). The output is a Markdown
-table (``--json FILE`` writes every figure too). No figure is a pass or a fail.
+what each wake-up of its accept handler found (see that file). The runs go round by round
+(1 process, then N, in each mode, ``--rounds`` times), so that a busy moment of the machine
+hits them alike; the output is a Markdown table, one row per mode and number of processes
+(``--json FILE`` writes every run's figures too). No figure is a pass or a fail.
 
 Ours alone: Tornado has no such measurement. It checks the comment in Tornado's
 ``add_accept_handler`` (and ours) on capping the accepts per wake-up.
@@ -32,6 +35,7 @@ import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -111,41 +115,57 @@ def measure(mode: str, processes: int, config: Config) -> Run:
 
 
 def table(runs: list[Run]) -> str:
+    """One row per mode and number of processes, over every round of it."""
     rows = [
-        "| mode | processes | requests/s | connections per process | empty wake-ups | "
-        "largest batch | capped wake-ups | server CPU s | server CPU µs/request | "
+        "| mode | processes | requests/s: median (each round) | connections per process | "
+        "empty wake-ups | largest batch | capped wake-ups | server CPU µs/request | "
         "load generator CPU |",
-        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|---|--:|--:|--:|--:|--:|",
     ]
-    for run in runs:
-        total = sum(s["accepted"] for s in run.servers) or 1
-        shares = " / ".join(f"{100 * s['accepted'] / total:.0f}%" for s in run.servers)
-        counts = " / ".join(str(s["accepted"]) for s in run.servers)
-        wakeups = sum(s["wakeups"] for s in run.servers)
-        empty = sum(s["empty"] for s in run.servers)
-        cpu = " + ".join(f"{s['cpu']:.1f}" for s in run.servers)
+    for (mode, processes), same in _grouped(runs).items():
+        servers = [s for run in same for s in run.servers]
+        # The busiest process of each round first, then the next: summed over the rounds.
+        by_rank = [sum(run.servers[i]["accepted"] for run in same) for i in range(processes)]
+        total = sum(by_rank) or 1
+        shares = " / ".join(f"{100 * n / total:.0f}%" for n in by_rank)
+        each = ", ".join(f"{run.requests_per_second:.0f}" for run in same)
+        median = statistics.median(run.requests_per_second for run in same)
+        loadgen = statistics.mean(run.loadgen_cpu / run.load["seconds"] for run in same)
         rows.append(
-            f"| {MODES[run.mode]} | {run.processes} | {run.requests_per_second:.0f} | "
-            f"{shares} ({counts}) | {empty} of {wakeups} | "
-            f"{max(s['largest'] for s in run.servers)} | "
-            f"{sum(s['capped'] for s in run.servers)} | "
-            f"{cpu} | {1e6 * sum(s['cpu'] for s in run.servers) / total:.0f} | "
-            f"{100 * run.loadgen_cpu / run.load['seconds']:.0f}% of a core |"
+            f"| {MODES[mode]} | {processes} | {median:.0f} ({each}) | "
+            f"{shares} ({' / '.join(map(str, by_rank))}) | "
+            f"{sum(s['empty'] for s in servers)} of {sum(s['wakeups'] for s in servers)} | "
+            f"{max(s['largest'] for s in servers)} | {sum(s['capped'] for s in servers)} | "
+            f"{1e6 * sum(s['cpu'] for s in servers) / total:.0f} | "
+            f"{100 * loadgen:.0f}% of a core |"
         )
     return "\n".join(rows)
 
 
+def _grouped(runs: list[Run]) -> dict[tuple[str, int], list[Run]]:
+    grouped: dict[tuple[str, int], list[Run]] = {}
+    for run in runs:
+        grouped.setdefault((run.mode, run.processes), []).append(run)
+    return dict(sorted(grouped.items(), key=lambda item: (list(MODES).index(item[0][0]),
+                                                          item[0][1])))  # fmt: skip
+
+
 def scaling(runs: list[Run], processes: int) -> list[str]:
+    """For each mode: requests/s with N processes over requests/s with 1, round by round."""
     lines = []
+    grouped = _grouped(runs)
     for mode, title in MODES.items():
-        by_n = {run.processes: run.requests_per_second for run in runs if run.mode == mode}
-        if 1 in by_n and processes in by_n and processes != 1:
-            lines.append(f"- {title}: {by_n[1]:.0f} -> {by_n[processes]:.0f} requests/s with "
-                         f"{processes} processes ({by_n[processes] / by_n[1]:.2f}x)")  # fmt: skip
+        ones, ns = grouped.get((mode, 1), []), grouped.get((mode, processes), [])
+        if processes == 1 or not ones or not ns:
+            continue
+        ratios = [n.requests_per_second / one.requests_per_second
+                  for one, n in zip(ones, ns, strict=True)]  # fmt: skip
+        lines.append(f"- {title}: 1 -> {processes} processes, {statistics.median(ratios):.2f}x "
+                     f"(median; each round: {', '.join(f'{r:.2f}x' for r in ratios)})")  # fmt: skip
     return lines
 
 
-def machine(config: Config) -> str:
+def machine(config: Config, rounds: int) -> str:
     cpu = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -156,13 +176,14 @@ def machine(config: Config) -> str:
     return (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
             f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}; load from "
             f"{loadgen}, {config.connections} connections, a new connection per request, "
-            f"{config.duration:g} s per run; nothing pinned; load average "
+            f"{config.duration:g} s per run, {rounds} rounds; nothing pinned; load average "
             f"{os.getloadavg()[0]:.2f} before.")  # fmt: skip
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.spread", description=__doc__)
     parser.add_argument("--processes", type=int, default=2, help="N (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="each run this many times (3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--loadgen", choices=("auto", "wrk", "builtin"), default="auto")
@@ -174,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = Config(duration=args.duration, connections=args.connections,
                     loadgen=args.loadgen, pin=False)  # fmt: skip
-    header = machine(config)
-    runs = [measure(mode, n, config) for mode in MODES for n in sorted({1, args.processes})]
+    header = machine(config, args.rounds)
+    every = [(mode, n) for mode in MODES for n in sorted({1, args.processes})]
+    # Round by round, every run once, so that a slow moment of the machine hits them alike.
+    runs = [measure(mode, n, config) for _ in range(args.rounds) for mode, n in every]
     print(header + "\n")
     print(table(runs) + "\n")
     print("\n".join(scaling(runs, args.processes)))

@@ -81,6 +81,24 @@ advises one ``listen(reuse_port=True)`` per process instead; ``demo_app.py --pro
     P5. minitornado/process.py::task_id
         tornado/process.py::task_id
 
+HTTPS (``app.listen(port, ssl_options=...)``): the TLS handshake runs on the loop before the
+first request, a round per readiness event (``demo_app.py --certfile F --keyfile F --trace``
+shows each round). T1 happens inside step 2, T2 inside step 10, T3 in place of step 11, T4
+inside step 12, and T6 leads back to step 14::
+
+    T1. minitornado/tcpserver.py::TCPServer.__init__
+        tornado/tcpserver.py::TCPServer.__init__
+    T2. minitornado/netutil.py::ssl_wrap_socket
+        tornado/netutil.py::ssl_wrap_socket
+    T3. minitornado/iostream.py::SSLIOStream.__init__
+        tornado/iostream.py::SSLIOStream.__init__
+    T4. minitornado/httpserver.py::_HTTPRequestContext.__init__
+        tornado/httpserver.py::_HTTPRequestContext.__init__
+    T5. minitornado/iostream.py::SSLIOStream._do_ssl_handshake
+        tornado/iostream.py::SSLIOStream._do_ssl_handshake
+    T6. minitornado/iostream.py::IOStream._read_to_buffer
+        tornado/iostream.py::BaseIOStream._read_to_buffer
+
 Each step names our definition, then Tornado's. These lists are
 ``minitornado.study.tour.STUDY_PATH`` printed; tests/test_tour.py checks that they are, and
 that a real server makes these calls in this order. ``minitornado.study.trace`` logs each

@@ -278,15 +278,19 @@ class HTTP1ServerConnection:
         timeout, as in Tornado.
         """
         read = self.stream.read_bytes(self.params.chunk_size, partial=True)
-        if read.done() or self.params.header_timeout is None:
-            return await read, None  # the bytes were there already: no timer needed
-        io_loop = self.stream.io_loop
-        deadline = io_loop.time() + self.params.header_timeout
-        timer = io_loop.call_at(deadline, self.stream.close)
+        io_loop, deadline, timer = self.stream.io_loop, None, None
+        if not read.done() and self.params.header_timeout is not None:
+            # The bytes are not there yet: the header timeout starts now.
+            deadline = io_loop.time() + self.params.header_timeout
+            timer = io_loop.call_at(deadline, self.stream.close)
         try:
             return await read, deadline
         finally:
-            io_loop.remove_timeout(timer)
+            if timer is not None:
+                io_loop.remove_timeout(timer)
+            # A failed read's Future holds the exception, whose traceback holds this frame:
+            # the Future left in a local would make a cycle, freed only by the collector.
+            del read
 
     # Tornado: tornado/http1connection.py::HTTP1ServerConnection.close
     async def close(self) -> None:
@@ -492,6 +496,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             need_delegate_close = False  # only now: if finish() raised, it is told "closed"
             await self._wait_for_response()
         except (httputil.HTTPInputError, h11.RemoteProtocolError) as e:
+            # h11 re-raises its errors from a method of the error itself, so the traceback
+            # holds a frame that holds the error: a cycle. Only the message is used.
+            e.__traceback__ = None
             await self._refuse(e)
             return False
         finally:

@@ -35,7 +35,8 @@ a subclass by ``HTTPServer.configure``; here the constructor is an ordinary one)
 
 Study path: step 2 (``HTTPServer.__init__``, Tornado's ``initialize``) and step 12
 (``handle_stream``); ``shutdown`` runs the shutdown steps S2 to S5, and S5 is
-``close_all_connections``.
+``close_all_connections``. Over TLS, step T4 is ``_HTTPRequestContext``, whose protocol
+says ``https``.
 """
 
 import asyncio
@@ -228,6 +229,7 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
     def finish(self) -> None:
         assert self.request is not None
         self.request.body = bytes(self._chunks)
+        self._chunks.clear()  # copied: free it now, not once the response is done
         self.request._parse_body()
         self.request_callback(self.request)
 
@@ -251,6 +253,7 @@ class _HTTPRequestContext:
         on an ``SSLIOStream`` and ``"http"`` on any other stream.
     """
 
+    # Tornado: tornado/httpserver.py::_HTTPRequestContext.__init__   (study path, step T4)
     def __init__(
         self,
         stream: iostream.IOStream,

@@ -35,7 +35,9 @@ plain text) and ``SSLIOStream``'s client side (``connect`` with ``server_hostnam
 Study path: step 11 (``TCPServer._handle_connection`` wraps each accepted socket in an
 ``IOStream``, or in an ``SSLIOStream`` for a server with ``ssl_options``); at step 14
 ``HTTP1Connection`` reads the request from it with ``read_bytes(chunk_size, partial=True)``
-and feeds what comes to h11.
+and feeds what comes to h11. Over TLS, steps T3 to T6: ``SSLIOStream`` registers for the
+ClientHello (T3), the first read waits (T4), each readiness event runs one round of the
+handshake (T5), then ``_read_to_buffer`` returns decrypted bytes (T6).
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ class IOStream:
         the stream at once, as Tornado's idle stream does: ``HTTP1Connection`` hands
         pipelined requests to h11, not to this buffer, and they must still be answered
         when the client half-closes after sending them (tests/test_half_close.py).
+        ``error`` keeps no traceback: its frames would hold the stream in a reference
+        cycle, freed only by the garbage collector (tests/test_circlerefs.py).
     """
 
     # Whether _handle_write may hand several buffers to one sendmsg() (an SSLSocket has none).
@@ -291,7 +295,7 @@ class IOStream:
                 next_find_pos = len(self._read_buffer) * 2
         return self._find_read_pos()
 
-    # Tornado: tornado/iostream.py::BaseIOStream._read_to_buffer
+    # Tornado: tornado/iostream.py::BaseIOStream._read_to_buffer    (study path, step T6)
     def _read_to_buffer(self) -> int:
         """One recv() into the read buffer. Returns the byte count; 0 for "nothing now" or EOF.
 
@@ -468,7 +472,7 @@ class IOStream:
 
     # ------------------------------------------------------------------ events from the loop
 
-    # Tornado: tornado/iostream.py::BaseIOStream._handle_events
+    # Tornado: tornado/iostream.py::BaseIOStream._handle_events     (study path, step T5)
     def _handle_events(self, fd: socket.socket, events: int) -> None:
         """Called by the IOLoop when the socket is readable (READ) or writable (WRITE)."""
         if self.closed():
@@ -503,11 +507,14 @@ class IOStream:
         except Exception as e:
             gen_log.warning("error on read: %s", e)
             self.close(exc_info=e)
+            # Raised after close() dropped its traceback, the error gained frames on its
+            # way here: drop them too, it may be self.error (see close).
+            e.__traceback__ = None
             return
         if pos is not None:
             self._read_from_buffer(pos)
 
-    # Tornado: tornado/iostream.py::BaseIOStream._add_io_state
+    # Tornado: tornado/iostream.py::BaseIOStream._add_io_state  (study path, step T3; step T5)
     def _update_io_state(self) -> None:
         """Register with the loop for exactly the events this stream wants now.
 
@@ -531,6 +538,11 @@ class IOStream:
             if events:  # registration is lazy: only once something has to wait
                 self._state = events
                 self.io_loop.add_handler(self.socket, self._handle_events, events | IOLoop.ERROR)
+        elif not events and self._eof_pending:
+            # The peer is gone and nothing is left to do: leave the loop, which would
+            # otherwise keep this stream alive even once nobody else holds it.
+            self._state = None
+            self.io_loop.remove_handler(self.socket)
         elif events != self._state:
             self._state = events
             self.io_loop.update_handler(self.socket, events | IOLoop.ERROR)
@@ -593,6 +605,11 @@ class IOStream:
                 self.error = exc_info
             elif exc_info:
                 self.error = sys.exc_info()[1]
+            if self.error is not None:
+                # Kept to tell why the stream closed, not where: the traceback's frames
+                # hold this stream, a reference cycle that would keep it (and its buffers)
+                # alive until the garbage collector runs.
+                self.error.__traceback__ = None
             if self._read_until_close:
                 self._read_until_close = False
                 if self.error is None or self._is_connreset(self.error):
@@ -761,7 +778,7 @@ class SSLIOStream(IOStream):
     # An SSLSocket has no sendmsg(): each send() becomes TLS records of its own.
     _use_sendmsg = False
 
-    # Tornado: tornado/iostream.py::SSLIOStream.__init__
+    # Tornado: tornado/iostream.py::SSLIOStream.__init__            (study path, step T3)
     def __init__(
         self,
         socket: ssl.SSLSocket,
@@ -777,7 +794,7 @@ class SSLIOStream(IOStream):
         self._handshake_wants = IOLoop.READ if socket.server_side else IOLoop.WRITE
         self._update_io_state()
 
-    # Tornado: tornado/iostream.py::SSLIOStream._do_ssl_handshake
+    # Tornado: tornado/iostream.py::SSLIOStream._do_ssl_handshake   (study path, step T5)
     def _do_ssl_handshake(self) -> None:
         """Take the handshake as far as the socket allows now; note what it waits for next.
 
@@ -814,7 +831,7 @@ class SSLIOStream(IOStream):
         if future is not None and not future.cancelled():
             future.set_result(self)
 
-    # Tornado: tornado/iostream.py::SSLIOStream._handle_read
+    # Tornado: tornado/iostream.py::SSLIOStream._handle_read        (study path, step T5)
     def _handle_read(self) -> None:
         if self._handshake_wants:
             self._do_ssl_handshake()
@@ -832,6 +849,7 @@ class SSLIOStream(IOStream):
         super()._handle_write()
 
     # Tornado: tornado/iostream.py::SSLIOStream.read_from_fd (here: around _read_to_buffer)
+    # (study path, step T4)
     def _read_to_buffer(self) -> int:
         # Decrypted bytes can wait inside the SSL object: recv() takes one TLS record (up to
         # 16 KiB) from the kernel and keeps what did not fit the chunk (``socket.pending()``).
@@ -847,6 +865,7 @@ class SSLIOStream(IOStream):
         except ssl.SSLError as e:
             # A record that does not decrypt, or an alert: the stream is closed already.
             gen_log.warning("error on read: %s", e)
+            e.__traceback__ = None  # it is self.error: no cycle through our frames (close)
             return 0
 
     # Tornado: tornado/iostream.py::SSLIOStream._is_connreset

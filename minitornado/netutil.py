@@ -15,7 +15,9 @@ Left out: the ``Resolver`` family
 Tornado's ``TCPClient``); the tolerance for platforms without ``SO_REUSEADDR`` (GNU Hurd).
 
 Study path (numbers from ``minitornado/__init__.py``): step 4 is ``bind_sockets``, step 6 is
-``add_accept_handler``, and the accept handler it registers starts step 10.
+``add_accept_handler``, and the accept handler it registers starts step 10. Over TLS, step T1
+is ``ssl_options_to_context`` (from ``TCPServer``'s constructor) and step T2 is
+``ssl_wrap_socket`` (inside step 10).
 """
 
 import errno
@@ -330,7 +332,7 @@ _SSL_CONTEXT_KEYWORDS = frozenset(
 )
 
 
-# Tornado: tornado/netutil.py::ssl_options_to_context
+# Tornado: tornado/netutil.py::ssl_options_to_context        (study path, step T1)
 def ssl_options_to_context(
     ssl_options: dict[str, Any] | ssl.SSLContext, server_side: bool | None = None
 ) -> ssl.SSLContext:
@@ -378,7 +380,7 @@ def ssl_options_to_context(
     return context
 
 
-# Tornado: tornado/netutil.py::ssl_wrap_socket
+# Tornado: tornado/netutil.py::ssl_wrap_socket               (study path, step T2)
 def ssl_wrap_socket(
     socket: socket.socket,
     ssl_options: dict[str, Any] | ssl.SSLContext,

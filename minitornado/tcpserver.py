@@ -18,7 +18,8 @@ Left out: nothing of Tornado's ``tcpserver.py``.
 Study path (numbers from ``minitornado/__init__.py``): step 3 is ``TCPServer.listen``, step 5
 is ``add_sockets`` and step 10 is ``_handle_connection``, which the accept handler calls;
 shutdown step S2 is ``stop``. On the other way of starting, steps P1, P2 and P4 are ``bind``,
-``start`` and ``add_sockets`` again, in each forked child.
+``start`` and ``add_sockets`` again, in each forked child. Over TLS, step T1 is the
+constructor, which builds the ``SSLContext``.
 
 A complete echo server (``tests/test_tcpserver.py`` runs this very text)::
 
@@ -78,7 +79,7 @@ class TCPServer:
         files again), and only then finds these errors (tests/test_tls.py).
     """
 
-    # Tornado: tornado/tcpserver.py::TCPServer.__init__
+    # Tornado: tornado/tcpserver.py::TCPServer.__init__        (study path, step T1)
     def __init__(
         self,
         ssl_options: dict[str, Any] | ssl.SSLContext | None = None,

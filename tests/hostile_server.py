@@ -1,9 +1,11 @@
 """A small HTTP server in a process of its own, for the fault tests that need one.
 
     python tests/hostile_server.py --impl minitornado|tornado [--idle-timeout S] [--nofile N]
+                                   [--certfile F --keyfile F]
 
 The first line on stdout is ``PORT <n>`` (a free port on 127.0.0.1). Log records go to
-stderr, one per line: ``LEVEL logger message``. It serves until killed.
+stderr, one per line: ``LEVEL logger message``. It serves until killed. With ``--certfile``
+it serves HTTPS (Tornado's ``ssl_options`` dict).
 
 Routes: ``/`` answers ``ok``; ``/slow?seconds=S`` answers after an ``await asyncio.sleep``;
 ``/stats`` answers JSON about the process: ``fds`` (open descriptors, from /proc/self/fd),
@@ -84,7 +86,10 @@ async def main(args: argparse.Namespace) -> None:
     httpserver = importlib.import_module(f"{args.impl}.httpserver")
     netutil = importlib.import_module(f"{args.impl}.netutil")
     holder: list[Any] = []
-    server = httpserver.HTTPServer(make_app(web, holder), idle_connection_timeout=args.idle_timeout)
+    tls = {"certfile": args.certfile, "keyfile": args.keyfile} if args.certfile else None
+    server = httpserver.HTTPServer(
+        make_app(web, holder), idle_connection_timeout=args.idle_timeout, ssl_options=tls
+    )
     holder.append(server)
     sockets = netutil.bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
@@ -100,6 +105,8 @@ if __name__ == "__main__":
     parser.add_argument("--impl", choices=("minitornado", "tornado"), default="minitornado")
     parser.add_argument("--idle-timeout", type=float, default=None)
     parser.add_argument("--nofile", type=int, default=0)
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
     )

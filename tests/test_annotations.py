@@ -318,23 +318,27 @@ def test_every_module_opens_with_its_map_docstring(module: Path) -> None:
 
 def steps_mentioned(text: str) -> set[str]:
     """The step numbers a text cites: "step 4", "steps 3, 5 and 10", "steps 10 to 17",
-    "1-3", "S2 to S5", "P1 to P5"."""
+    "1-3", "S2 to S5", "P1 to P5", "T3 to T6"."""
     found: set[str] = set()
-    for first, last in re.findall(r"\b([SP]?\d+) ?(?:-|to) ?([SP]?\d+)\b", text):
+    for first, last in re.findall(r"\b([SPT]?\d+) ?(?:-|to) ?([SPT]?\d+)\b", text):
         prefix = first.rstrip("0123456789")
         if last.rstrip("0123456789") == prefix:
-            low, high = int(first.lstrip("SP")), int(last.lstrip("SP"))
+            low, high = int(first.lstrip("SPT")), int(last.lstrip("SPT"))
             found.update(f"{prefix}{n}" for n in range(low, high + 1))
-    for listed in re.findall(r"\bsteps? ((?:[SP]?\d+(?:, | and | or ))*[SP]?\d+)\b", text):
-        found.update(re.findall(r"[SP]?\d+", listed))
+    for listed in re.findall(r"\bsteps? ((?:[SPT]?\d+(?:, | and | or ))*[SPT]?\d+)\b", text):
+        found.update(re.findall(r"[SPT]?\d+", listed))
     return found
 
 
 def test_steps_mentioned_reads_lists_and_ranges() -> None:
     # Scenario: the reader of step numbers in prose, on the forms module docstrings use.
-    text = "step 4, steps 3, 5 and 10, steps 10 to 12, S2-S4, P1 to P2, and 1-2 (not 400 or 1.1)"
+    text = (
+        "step 4, steps 3, 5 and 10, steps 10 to 12, S2-S4, P1 to P2, step T1, T3 to T4, "
+        "and 1-2 (not 400 or 1.1)"
+    )
     assert steps_mentioned(text) == {
-        "1", "2", "3", "4", "5", "10", "11", "12", "S2", "S3", "S4", "P1", "P2"
+        "1", "2", "3", "4", "5", "10", "11", "12", "S2", "S3", "S4", "P1", "P2", "T1", "T3",
+        "T4",
     }  # fmt: skip
 
 
@@ -363,7 +367,7 @@ def test_step_numbers_in_markers_are_the_steps_of_those_definitions(module: Path
                     steps_of.setdefault(prefix, set()).add(step.number)
     wrong = []
     for node, qualname in _all_definitions(ast.parse(source).body, ""):
-        said = set(re.findall(r"\bstep ([SP]?\d+)\b", _comment_block_above(node, lines)))
+        said = set(re.findall(r"\bstep ([SPT]?\d+)\b", _comment_block_above(node, lines)))
         if said and not said <= steps_of.get(qualname, set()):
             wrong.append(f"{qualname}: marker says step {sorted(said)}")
     assert wrong == []

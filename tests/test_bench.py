@@ -39,7 +39,9 @@ def run_bench(
     return done, json.loads(out.read_text()) if out.exists() else None
 
 
-def check_report(results: dict[str, Any], loadgen: str) -> None:
+def check_report(
+    results: dict[str, Any], loadgen: str, targets: tuple[str, ...] = ("keep-alive", "new", "memory")
+) -> None:
     assert results["config"]["loadgen"] == loadgen
     assert {"date", "cpus", "cpu_model", "python", "tornado", "loadgen"} <= set(results["machine"])
     (one_round,) = results["rounds"]
@@ -52,7 +54,7 @@ def check_report(results: dict[str, Any], loadgen: str) -> None:
         assert set(section["ratios"]) == {key for key, *_ in report.METRICS}
     assert set(results["median"]["ratio_of_medians"]) == {key for key, *_ in report.METRICS}
     first_words = [t["target"].split(" ")[0] for t in results["targets"]]
-    assert first_words[:3] == ["keep-alive", "new", "memory"]
+    assert first_words[:3] == list(targets)
 
 
 def test_tiny_run_with_the_builtin_load_generator_reports_every_figure(tmp_path: Path) -> None:
@@ -77,6 +79,22 @@ def test_tiny_run_with_wrk_reports_every_figure(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     check_report(results, "wrk")
     assert "| keep-alive: requests/s |" in done.stdout
+
+
+@pytest.mark.parametrize("loadgen", ["builtin", pytest.param("wrk", marks=pytest.mark.skipif(
+    not HAS_WRK, reason="wrk is not installed"))])  # fmt: skip
+def test_tiny_run_over_tls_reports_every_figure(tmp_path: Path, loadgen: str) -> None:
+    # --tls: both servers get ssl_options with a certificate trustme makes for the run, and
+    # every connection is TLS (the load's, wrk's https:// or the built-in generator's, and
+    # the idle ones): a plain-HTTP client would get no 200, and the run would be rejected.
+    # Every figure is reported, with the TLS targets, and the table says "over TLS".
+    timing = ["--duration", "1", "--warmup", "0"] if loadgen == "wrk" else ["--duration", "0.2"]
+    done, results = run_bench(tmp_path, *timing, "--loadgen", loadgen, "--tls", "--markdown")
+    assert done.returncode == 0, done.stderr
+    assert results["config"]["tls"] is True
+    check_report(results, loadgen, targets=("TLS", "TLS", "memory"))
+    assert results["targets"][0]["target"] == "TLS keep-alive throughput >= 1.5x Tornado"
+    assert " over TLS (HTTPS), " in done.stdout
 
 
 @pytest.mark.parametrize("loadgen", ["builtin", pytest.param("wrk", marks=pytest.mark.skipif(

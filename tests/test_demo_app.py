@@ -7,10 +7,12 @@ it prints. Every wait is bounded: the first line, every socket, the exit.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -401,3 +403,77 @@ def test_reuse_port_runs_independent_processes_and_stops_on_sigterm(several) -> 
     said = sorted(line.split(" (pid")[0] for line in out.splitlines() if "shutting down" in line)
     assert said == ["worker 0", "worker 1"], out
     assert out.splitlines()[-1] == "Stopped."
+
+
+# ---- HTTPS: --certfile and --keyfile ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_certfile_and_keyfile_serve_https_with_the_trace(impl: str, tmp_path: Path) -> None:
+    # --certfile F --keyfile F, with a certificate trustme makes now: the first line says
+    # https://; a client that trusts the CA gets 200s (http.client, and curl --cacert when
+    # curl is installed); plain HTTP to the port gets no answer; SIGTERM exits 0. On
+    # minitornado, --trace logs T1 to T6 in order, the handshake's rounds among them.
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost", "127.0.0.1")
+    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    flags = ["--impl", impl, "--certfile", str(cert), "--keyfile", str(key)]
+    flags += ["--trace"] if impl == "minitornado" else []
+    process = subprocess.Popen(
+        [sys.executable, "-W", "error::DeprecationWarning", "demo_app.py", "--port", "0", *flags],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = read_line(process, START_TIMEOUT)
+        found = re.match(rf"^Listening on https://127\.0\.0\.1:(\d+)/ \(impl={impl}, start=run\)$",
+                         line)  # fmt: skip
+        assert found, f"first line: {line!r}; stderr: {stderr_now(process)}"
+        port = int(found[1])
+        context = ssl.create_default_context(cafile=str(ca_file))
+        conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=TIMEOUT)
+        for _ in range(2):  # keep-alive: the second request reuses the TLS connection
+            conn.request("GET", "/hello?name=tls")
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (200, b"Hello, tls!\n")
+        conn.close()
+        if shutil.which("curl"):
+            curl = subprocess.run(
+                ["curl", "-sS", "--max-time", str(TIMEOUT), "--cacert", str(ca_file),
+                 f"https://localhost:{port}/hello?name=curl"],
+                capture_output=True, text=True, timeout=2 * TIMEOUT,
+            )  # fmt: skip
+            assert (curl.returncode, curl.stdout) == (0, "Hello, curl!\n"), curl.stderr
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as plain:
+            plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            # A TLS alert and a close, or a reset (the request was left unread).
+            with contextlib.suppress(ConnectionResetError):
+                assert b"HTTP/1.1 200" not in read_to_close(plain)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    if impl == "minitornado":
+        numbers = list(dict.fromkeys(re.findall(r"^\[minitornado\] step (T\d)", err, re.M)))
+        assert numbers == ["T1", "T2", "T3", "T4", "T5", "T6"], err
+        assert re.search(r"step T5 .* round 1 \(woken by READ\): do_handshake\(\) raised "
+                         r"SSLWantReadError", err)  # fmt: skip
+        assert "handshake done, TLSv1." in err
+
+
+def test_keyfile_without_certfile_is_a_usage_error() -> None:
+    # --keyfile alone means nothing: argparse refuses it, exit status 2, nothing served.
+    done = subprocess.run(
+        [sys.executable, "demo_app.py", "--port", "0", "--keyfile", "key.pem"],
+        cwd=ROOT, capture_output=True, text=True, timeout=START_TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--keyfile needs --certfile" in done.stderr

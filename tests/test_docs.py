@@ -18,14 +18,17 @@ from __future__ import annotations
 import ast
 import asyncio
 import doctest
+import http.client
 import importlib
 import importlib.util
 import os
 import re
 import select
 import shlex
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -185,6 +188,8 @@ def _kind(command: str) -> str:
         return "pytest"
     if last.startswith(".venv/bin/python -m minitornado."):
         return "module"
+    if last.startswith('.venv/bin/python -c "import trustme;'):
+        return "certificate"
     if re.match(r"\.venv/bin/python (-W \S+ )?demo_app\.py", last):
         return "demo"
     if last.startswith((".venv/bin/ruff ", ".venv/bin/mypy ")):
@@ -276,7 +281,8 @@ def test_readme_demo_commands_serve_and_stop_cleanly() -> None:
     # line says), prints its "Listening on" line, answers GET /, and exits 0 on SIGTERM;
     # no warning reaches stderr (one README line runs it with -W error).
     lines = [c.split(" && ")[-1] for c in readme_commands() if _kind(c) in ("demo", "install")]
-    lines = [line for line in lines if "demo_app.py" in line]
+    # (--certfile needs the certificate the README makes first: the next test runs those.)
+    lines = [line for line in lines if "demo_app.py" in line and "--certfile" not in line]
     assert len(lines) >= 3
     for line in lines:
         args = [*shlex.split(line)[1:], "--port", "0"]
@@ -303,6 +309,54 @@ def test_readme_demo_commands_serve_and_stop_cleanly() -> None:
                 process.communicate()
         assert process.returncode == 0, (line, err)
         assert "Warning" not in err, (line, err)
+
+
+def test_readme_https_commands_make_a_certificate_serve_and_answer_curl(tmp_path: Path) -> None:
+    # Scenario: in an empty directory, the README's trustme line makes cert.pem, key.pem and
+    # ca.pem; its --certfile demo line serves HTTPS there (first line https://, on a free
+    # port); its curl line, pointed at that port, gets the route list (when curl exists;
+    # else http.client with the same CA does); SIGTERM exits 0.
+    commands = readme_commands()
+    (make,) = [c for c in commands if _kind(c) == "certificate"]
+    (serve,) = [c for c in commands if _kind(c) == "demo" and "--certfile" in c]
+    (curl,) = re.findall(r"^    (curl --cacert .*)$", README.read_text(), re.M)
+    made = subprocess.run(
+        [sys.executable, *shlex.split(make)[1:]], cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    assert {"cert.pem", "key.pem", "ca.pem"} <= {p.name for p in tmp_path.iterdir()}
+    args = [str(ROOT / "demo_app.py") if a == "demo_app.py" else a for a in shlex.split(serve)]
+    process = subprocess.Popen(
+        [sys.executable, *args[1:], "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], TIMEOUT)
+        assert ready and process.stdout is not None, f"{serve}: nothing printed"
+        first = process.stdout.readline()
+        assert first.startswith("Listening on https://127.0.0.1:"), first
+        port = int(first.split(":")[2].split("/")[0])
+        if shutil.which("curl"):
+            command = shlex.split(curl.replace(":8000/", f":{port}/"))
+            got = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
+                                 timeout=TIMEOUT)  # fmt: skip
+            assert got.returncode == 0, got.stderr
+            body = got.stdout
+        else:
+            context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+            conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=5)
+            conn.request("GET", "/")
+            body = conn.getresponse().read().decode()
+            conn.close()
+        assert "/hello" in body, body
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "step T5" in err
 
 
 # ---- The "What runs unchanged" table ------------------------------------------------------------

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def spread(tmp_path: Path, loadgen: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = tmp_path / "spread.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.spread", "--duration", "1", "--connections", "4",
-         "--loadgen", loadgen, "--json", str(out)],
+        [sys.executable, "-m", "bench.spread", "--rounds", "1", "--duration", "1",
+         "--connections", "4", "--loadgen", loadgen, "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, start_new_session=True,
     )  # fmt: skip
     return done, json.loads(out.read_text()) if out.exists() else {}
@@ -49,4 +49,4 @@ def test_tiny_spread_reports_every_process_of_both_modes(tmp_path: Path, loadgen
         assert run["loadgen_cpu"] > 0
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 4  # the header, then one row per run
-    assert done.stdout.count(" processes (") == 2  # the scaling line of each mode
+    assert done.stdout.count(" -> 2 processes, ") == 2  # the scaling line of each mode

@@ -314,6 +314,8 @@ async def test_a_client_certificate_is_required_and_checked(
         with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException)):
             await get(cert)
     reasons = warnings_on(caplog, impl)
+    print(f"\nCERT_REQUIRED ({impl}): our CA's client served; no certificate and another "
+          f"CA's refused, with the WARNINGs {reasons!r}")  # fmt: skip
     assert len(reasons) == 2 and all(r.startswith("SSL Error on ") for r in reasons)
     assert "certificate" in reasons[0] and "certificate" in reasons[1]
     assert bad_log_lines(caplog) == []
@@ -431,9 +433,12 @@ async def test_plain_http_to_the_tls_port_is_closed_with_a_warning(
     # and both log one WARNING, "SSL Error on <fd> <peer>: [SSL: HTTP_REQUEST] http request".
     port = serve(impl, app_for(impl), ssl_options=pki.server_options())
     client = await Client.connect(port)
+    started = time.monotonic()
     await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"HTTP/" not in await closed_quietly(client)
     [warning] = warnings_on(caplog, impl)
+    print(f"\nplain HTTP to the TLS port ({impl}): closed after "
+          f"{(time.monotonic() - started) * 1000:.1f} ms; WARNING {warning!r}")  # fmt: skip
     assert warning.startswith("SSL Error on ") and "http request" in warning
     assert bad_log_lines(caplog) == []
 
@@ -447,9 +452,12 @@ async def test_random_bytes_are_refused_with_a_warning(
     assert noise[0] != 0x16
     port = serve(impl, app_for(impl), ssl_options=pki.server_options())
     client = await Client.connect(port)
+    started = time.monotonic()
     await client.send(noise)
     await closed_quietly(client)
     [warning] = warnings_on(caplog, impl)
+    print(f"\n300 random bytes ({impl}): closed after "
+          f"{(time.monotonic() - started) * 1000:.1f} ms; WARNING {warning!r}")  # fmt: skip
     assert warning.startswith("SSL Error on ")
     assert bad_log_lines(caplog) == []
 
@@ -491,6 +499,8 @@ async def test_a_stalled_handshake_is_closed_by_the_idle_connection_timeout(
     if sends != "nothing":
         await client.send(hello)
     await closed_quietly(client, wait=3.0)
+    print(f"\nstalled handshake, {sends} sent ({impl}): closed by the 0.5 s header timeout "
+          f"after {time.monotonic() - started:.2f} s")  # fmt: skip
     assert 0.4 < time.monotonic() - started < 2.5
     assert bad_log_lines(caplog, logging.WARNING) == []
 
@@ -663,6 +673,7 @@ async def test_300_tls_connections_leave_no_descriptor_behind(
         client.close()
         await client.writer.wait_closed()
 
+    opened = time.monotonic()
     try:
         for batch in range(10):
             shapes = (one(batch * 30 + n) for n in range(30))
@@ -673,6 +684,8 @@ async def test_300_tls_connections_leave_no_descriptor_behind(
             gc.collect()
         assert not served.server._connections
         assert open_fds() <= baseline
+        print(f"\n300 TLS connections ({impl}): open descriptors {baseline} before, "
+              f"{open_fds()} after; {time.monotonic() - opened:.2f} s")  # fmt: skip
     finally:
         await served.close()
     assert bad_log_lines(caplog) == []

@@ -67,18 +67,22 @@ def test_readme_table_is_the_study_path() -> None:
 
 def test_steps_are_numbered_without_gaps() -> None:
     # Scenario: numbers are what every module docstring cites: 1 to 17 for start-up and a
-    # request, then S1 to S6 for the shutdown, then P1 to P5 for bind() + start(n), in order.
+    # request, then S1 to S6 for the shutdown, then P1 to P5 for bind() + start(n), then T1
+    # to T6 for the TLS handshake, in order.
     numbers = [step.number for step in STUDY_PATH]
     plain = [n for n in numbers if n.isdigit()]
     shutdown = [n for n in numbers if n.startswith("S")]
     processes = [n for n in numbers if n.startswith("P")]
-    assert numbers == plain + shutdown + processes
+    tls = [n for n in numbers if n.startswith("T")]
+    assert numbers == plain + shutdown + processes + tls
     assert plain == [str(n) for n in range(1, len(plain) + 1)]
     assert shutdown == [f"S{n}" for n in range(1, len(shutdown) + 1)]
     assert processes == [f"P{n}" for n in range(1, len(processes) + 1)]
+    assert tls == [f"T{n}" for n in range(1, len(tls) + 1)]
     assert {step.phase for step in STUDY_PATH} == set(tour.PHASES)
     assert all(s.phase == "shutdown" for s in STUDY_PATH if s.number in shutdown)
     assert all(s.phase == "processes" for s in STUDY_PATH if s.number in processes)
+    assert all(s.phase == "tls" for s in STUDY_PATH if s.number in tls)
 
 
 # ---- Every reference resolves, on both sides ----------------------------------------------------
@@ -295,6 +299,90 @@ def test_bind_and_start_make_the_study_path_calls_in_order_in_each_child() -> No
         assert problem == "", f"{problem}; the calls made, in order: {recorded}"
         for then in ([p1, start_up["4"], expected[1]], [p4, start_up["6"], start_up["8"]]):
             assert first_calls_in_order(recorded, then) == "", recorded
+
+
+def calls_in_order(recorded: Sequence[Any], expected: Sequence[Any]) -> str:
+    """'' if the expected calls were made in this order, others between them allowed; else
+    the first one missing. A definition called at two steps is looked for after the first."""
+    position = 0
+    for call in expected:
+        try:
+            position = recorded.index(call, position) + 1
+        except ValueError:
+            return f"{call} was not called after the calls before it"
+    return ""
+
+
+def test_in_order_check_finds_a_definition_called_again_later() -> None:
+    # Scenario: the HTTPS check below accepts a call repeated at a later step, and fails a
+    # call that only came before the one it must follow.
+    recorded = ["a", "u", "b", "u", "c"]
+    assert calls_in_order(recorded, ["a", "u", "b", "u", "c"]) == ""
+    assert "not called after" in calls_in_order(recorded, ["b", "a"])
+    assert "not called after" in calls_in_order(recorded, ["c", "u"])
+
+
+def test_an_https_request_makes_the_tls_steps_calls_in_order(tmp_path: Path) -> None:
+    # Scenario: app.listen(0, ssl_options={certfile, keyfile}) with a certificate trustme
+    # makes now, then http.client GETs / twice over one keep-alive TLS connection, from a
+    # thread. Every call of a definition that steps T1 to T6 name is recorded on the
+    # loop's thread, in order: T1 to T6 appear in that order, each step's calls in the
+    # order it lists them (_update_io_state, at T3 and again at T5, is found twice).
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+
+    expected = [ref for ref, _ in _expected_calls(["tls"])]
+    watched = {id(code): ref for ref, code in _expected_calls(["tls"])}
+    codes = [code for _, code in _expected_calls(["tls"])]  # (keeps the ids valid)
+    recorded: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        ref = watched.get(id(frame.f_code)) if event == "call" else None
+        if ref is not None:
+            recorded.append(ref)
+
+    def two_gets(port: int) -> list[bytes]:
+        import http.client
+
+        conn = http.client.HTTPSConnection(
+            "localhost", port, context=client_context, timeout=TIMEOUT
+        )
+        try:
+            bodies = []
+            for _ in range(2):
+                conn.request("GET", "/")
+                bodies.append(conn.getresponse().read())
+            return bodies
+        finally:
+            conn.close()
+
+    async def main() -> list[bytes]:
+        app = web.Application([("/", _Hello)])
+        sys.setprofile(profile)
+        try:
+            server = app.listen(
+                0, "127.0.0.1", ssl_options={"certfile": str(cert), "keyfile": str(key)}
+            )
+            port = next(iter(server._sockets.values())).getsockname()[1]
+            bodies = await asyncio.wait_for(asyncio.to_thread(two_gets, port), TIMEOUT)
+        finally:
+            sys.setprofile(None)
+        await asyncio.wait_for(server.shutdown(TIMEOUT), TIMEOUT)
+        return bodies
+
+    assert asyncio.run(main()) == [b"Hello", b"Hello"]
+    assert codes
+    problem = calls_in_order(recorded, expected)
+    assert problem == "", f"{problem}; the calls made, in order: {recorded}"
 
 
 def _two_requests(port: int, answers: list[bytes]) -> None:

@@ -118,7 +118,10 @@ def test_trace_logs_every_step_in_the_documented_order(traced: io.StringIO) -> N
     run = asyncio.run(serve_and_shut_down())
     assert run.cut == 0 and run.slow.endswith(b"Slow")
     # (bind() + start(n), P1-P5, forks: tests/test_demo_app.py traces it in its own process.)
-    expected = [s.number for s in STUDY_PATH if s.number != "S1" and s.phase != "processes"]
+    # (HTTPS, T1-T6, is the next test's.)
+    expected = [
+        s.number for s in STUDY_PATH if s.number != "S1" and s.phase not in ("processes", "tls")
+    ]
     assert steps_in_order(traced.getvalue()) == expected, traced.getvalue()
 
 
@@ -146,6 +149,66 @@ def test_trace_lines_carry_the_values_of_this_run(traced: io.StringIO) -> None:
     assert idle and busy and idle.group(1) != busy.group(1)
     assert re.search(r"step S6 .* \(under asyncio\.run: main\(\) returned\)", text)
     assert text.count(" step S6 ") == 1  # asyncio.run's clean-up stops the loop again: not S6
+
+
+async def https_request(tmp_path: Path) -> bytes:
+    """Listen with ssl_options (trustme's certificate for 127.0.0.1), GET / over TLS."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    server = web.Application([(r"/hello/(\w+)", Hello)]).listen(
+        0, "127.0.0.1", ssl_options={"certfile": str(cert), "keyfile": str(key)}
+    )
+    port = next(iter(server._sockets.values())).getsockname()[1]
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, ssl=context), TIMEOUT
+    )
+    writer.write(b"POST /hello/tls HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    answer = await asyncio.wait_for(reader.readuntil(b"bytes"), TIMEOUT)
+    writer.close()
+    await asyncio.wait_for(server.shutdown(TIMEOUT), TIMEOUT)
+    return answer
+
+
+def test_trace_shows_each_round_of_the_tls_handshake(traced: io.StringIO, tmp_path: Path) -> None:
+    # Scenario: an HTTPS request (asyncio's TLS client). T1 comes inside step 2, T2 inside
+    # step 10, T3 after step 11, T4 after step 12, then one T5 line per handshake round,
+    # each saying what woke it and what the loop waits for next and why (the
+    # SSLWantReadError, with the fd), the last saying the handshake is done; then T6, the
+    # first decrypted bytes, and step 14 as over TCP.
+    answer = asyncio.run(https_request(tmp_path))
+    assert answer.endswith(b"Hello, tls: 0 bytes")
+    text = traced.getvalue()
+    order = steps_in_order(text)
+    tls = [s.number for s in STUDY_PATH if s.phase == "tls"]
+    assert [n for n in order if n in tls] == tls, text
+    assert order.index("T1") < order.index("2") < order.index("10") < order.index("T2")
+    assert order.index("T2") < order.index("11") < order.index("T3") < order.index("12")
+    assert order.index("12") < order.index("T4") and order.index("T6") < order.index("14")
+    assert re.search(r"step T1 .* ssl_options \{certfile, keyfile\} -> SSLContext\("
+                     r"PROTOCOL_TLS_SERVER", text)  # fmt: skip
+    assert re.search(r"step T2 .* fd=(\d+) wrapped: .*do_handshake_on_connect=False", text)
+    fd = re.search(r"step T3 .* fd=(\d+): SSLIOStream, on the loop at once for READ", text)
+    assert fd, text
+    rounds = re.findall(rf"step T5 .* fd={fd[1]} round (\d+) \(woken by (READ|WRITE)\): "
+                        r"do_handshake\(\) (.*)$", text, re.M)  # fmt: skip
+    assert len(rounds) >= 2, text
+    assert [int(n) for n, _, _ in rounds] == list(range(1, len(rounds) + 1))
+    for _, _, outcome in rounds[:-1]:
+        assert re.match(r"raised SSLWant(Read|Write)Error: .* the loop waits for (READ|WRITE)$",
+                        outcome), outcome  # fmt: skip
+    assert rounds[-1][2].startswith("returned: handshake done, TLSv1.")
+    assert re.search(rf"step T4 .* fd={fd[1]} protocol=https", text)
+    assert re.search(rf"step T6 .* fd={fd[1]} recv\(\) returned \d+ bytes, decrypted", text)
+    assert re.search(rf"step 14 .* fd={fd[1]} h11 Request: POST /hello/tls", text)
 
 
 def test_step_9_names_what_runs_the_loop(traced: io.StringIO) -> None:

@@ -27,6 +27,8 @@ import h11
 
 from minitornado import process
 from minitornado.http1connection import HTTP1Connection
+from minitornado.ioloop import IOLoop
+from minitornado.iostream import SSLIOStream
 from minitornado.study.tour import STUDY_PATH
 
 # The logger every trace line goes to. Not a child of the three in minitornado/log.py: an app
@@ -243,8 +245,13 @@ def wake_up_ends(frame: FrameType, _: Any) -> list[str]:
 def stream_made(frame: FrameType, _: Any) -> list[str]:
     stream = _args(frame)["self"]
     _stream_fds[stream] = fd = stream.socket.fileno()
-    return [f"fd={fd}: IOStream(read_chunk_size={stream.read_chunk_size}, max_buffer_size="
-            f"{stream.max_buffer_size}), not on the loop until its first read waits"]  # fmt: skip
+    joins = (
+        "on the loop at once, for the handshake (T3)"
+        if isinstance(stream, SSLIOStream)
+        else "not on the loop until its first read waits"
+    )
+    return [f"fd={fd}: {type(stream).__name__}(read_chunk_size={stream.read_chunk_size}, "
+            f"max_buffer_size={stream.max_buffer_size}), {joins}"]  # fmt: skip
 
 
 def handle_stream(frame: FrameType, _: Any) -> list[str]:
@@ -540,8 +547,124 @@ def task_id_asked(frame: FrameType, task: Any) -> list[str]:
     return [f"task_id() is {task} in pid {os.getpid()}"]
 
 
+# ---- HTTPS: the TLS handshake, T1-T6 ------------------------------------------------------
+
+
+@dataclass
+class _Handshake:
+    """One TLS connection's handshake, for the lines of T3 to T6."""
+
+    started: float = field(default_factory=time.perf_counter)
+    rounds: int = 0
+    first_read: bool = False  # T4's line logged
+    decrypted: bool = False  # T6's line logged
+
+
+_handshakes: weakref.WeakKeyDictionary[Any, _Handshake] = weakref.WeakKeyDictionary()
+
+
+def _handshake_of(stream: Any) -> _Handshake:
+    found = _handshakes.get(stream)
+    if found is None:  # (the trace was turned on after this stream was made)
+        _handshakes[stream] = found = _Handshake()
+    return found
+
+
+def _events(events: int) -> str:
+    pairs = (("READ", IOLoop.READ), ("WRITE", IOLoop.WRITE))
+    names = [name for name, bit in pairs if events & bit]
+    return " and ".join(names) or "nothing"
+
+
+def ssl_context_built(frame: FrameType, _: Any) -> list[str]:
+    a = _args(frame)
+    context = a["self"]._ssl_context
+    if context is None:
+        return []  # a server without ssl_options: plain TCP
+    options = a["ssl_options"]
+    given = (
+        f"ssl_options {{{', '.join(sorted(options))}}}"
+        if isinstance(options, dict)
+        else "an ssl.SSLContext, taken as it is"
+    )
+    return [f"{given} -> SSLContext({context.protocol.name}, verify_mode="
+            f"{context.verify_mode.name}), built once for every connection (Tornado builds "
+            "one per connection, from the dict)"]  # fmt: skip
+
+
+def socket_wrapped(frame: FrameType, wrapped: Any) -> list[str]:
+    kwargs = _args(frame).get("kwargs", {})
+    on_connect = kwargs.get("do_handshake_on_connect", True)
+    return [f"fd={wrapped.fileno()} wrapped: SSLSocket(server_side={wrapped.server_side}, "
+            f"do_handshake_on_connect={on_connect}): no TLS byte has moved yet"]  # fmt: skip
+
+
+def ssl_stream_made(frame: FrameType, _: Any) -> list[str]:
+    stream = _args(frame)["self"]
+    _handshakes[stream] = _Handshake()
+    wants = _events(stream._handshake_wants)
+    return [f"fd={_fd(stream)}: SSLIOStream, on the loop at once for {wants} "
+            "(add_handler): the client speaks first, with its ClientHello"]  # fmt: skip
+
+
+def https_context(frame: FrameType, _: Any) -> list[str]:
+    a = _args(frame)
+    if not isinstance(a["stream"], SSLIOStream):
+        return []
+    return [f"fd={_fd(a['stream'])} protocol={a['self'].protocol}: every request of this "
+            "connection says so"]  # fmt: skip
+
+
+def first_read_waits(frame: FrameType, count: Any) -> list[str]:
+    stream = _args(frame)["self"]
+    handshake = _handshake_of(stream)
+    if count or not stream._handshake_wants or handshake.first_read:
+        return []
+    handshake.first_read = True
+    return [f"fd={_fd(stream)} the first read finds the handshake running: 0 bytes, no "
+            "recv(); the read waits for the loop"]  # fmt: skip
+
+
+def handshake_round(frame: FrameType, _: Any) -> list[str]:
+    stream = _args(frame)["self"]
+    handshake = _handshake_of(stream)
+    handshake.rounds += 1
+    fd, n = _fd(stream), handshake.rounds
+    caller = frame.f_back
+    woken = "?"
+    if caller is not None and caller.f_back is not None:
+        events = caller.f_back.f_locals.get("events")
+        woken = (f"woken by {_events(events)}" if isinstance(events, int)
+                 else f"from {caller.f_back.f_code.co_name}()")  # fmt: skip
+    head = f"fd={fd} round {n} ({woken}): do_handshake()"
+    if stream.closed():
+        return [f"{head} failed: {stream.error!r}; the stream is closed"]
+    if stream._handshake_wants == IOLoop.READ:
+        return [f"{head} raised SSLWantReadError: the client's next flight is not all here; "
+                "the loop waits for READ"]  # fmt: skip
+    if stream._handshake_wants == IOLoop.WRITE:
+        return [f"{head} raised SSLWantWriteError: our next flight does not fit the kernel's "
+                "send buffer; the loop waits for WRITE"]  # fmt: skip
+    ms = (time.perf_counter() - handshake.started) * 1000.0
+    sock = stream.socket
+    return [f"{head} returned: handshake done, {sock.version()} {sock.cipher()[0]}, {n} "
+            f"round(s), {ms:.2f} ms after the stream was made"]  # fmt: skip
+
+
+def decrypted(frame: FrameType, count: Any) -> list[str]:
+    stream = _args(frame)["self"]
+    if not isinstance(stream, SSLIOStream) or not count:
+        return []
+    handshake = _handshake_of(stream)
+    if handshake.decrypted:
+        return []
+    handshake.decrypted = True
+    return [f"fd={_fd(stream)} recv() returned {count} bytes, decrypted by OpenSSL: the "
+            "request's first bytes; from here on, step 14 as over TCP"]  # fmt: skip
+
+
 def forget() -> None:
     """Drop everything kept about loops, connections and requests (the trace is off)."""
     for kept in (_stream_fds, _announced, _requests, _by_parser, _by_stream, _drains,
-                 _server_of, _executing):  # fmt: skip
+                 _server_of, _executing, _handshakes):  # fmt: skip
         kept.clear()

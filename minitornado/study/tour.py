@@ -1,7 +1,7 @@
 """The study path, step by step: our code, and where Tornado does the same.
 
     python -m minitornado.study.tour                  every step, in the terminal
-    python -m minitornado.study.tour --step 9         one step (1 to 17, S1 to S6, P1 to P5)
+    python -m minitornado.study.tour --step 9         one step (1 to 17, S1-S6, P1-P5, T1-T6)
     python -m minitornado.study.tour --tornado        Tornado's source after ours, each time
     python -m minitornado.study.tour --side-by-side   ours and Tornado's in two columns
     python -m minitornado.study.tour --html tour.html     one page, ours and Tornado's side by side
@@ -13,8 +13,9 @@ the counterpart of two steps is shown at the first and named at the second.
 Ours alone: Tornado has no tour. ``STUDY_PATH`` below is the one place the study path is
 written down. The package docstring and the README print it (tests/test_tour.py checks that
 they say the same), and tests/test_tour.py records the calls of a real ``app.listen(0)``,
-requests and a graceful shutdown, and of a ``bind()`` + ``start(2)`` in a process of its own
-(it forks), to check that they happen in this order, so neither can drift from the code.
+requests and a graceful shutdown, of a ``bind()`` + ``start(2)`` in a process of its own
+(it forks), and of HTTPS requests, to check that they happen in this order, so neither can
+drift from the code.
 ``minitornado.study.trace`` logs the same steps as they happen.
 
 Each step names our definition and Tornado's as ``path::qualname`` references, the form of
@@ -29,6 +30,8 @@ runs); Tornado's is parsed from the installed Tornado, when there is one.
 ['S1', 'S2', 'S3', 'S4', 'S5', 'S6']
 >>> [step.number for step in STUDY_PATH if step.phase == "processes"]
 ['P1', 'P2', 'P3', 'P4', 'P5']
+>>> [step.number for step in STUDY_PATH if step.phase == "tls"]
+['T1', 'T2', 'T3', 'T4', 'T5', 'T6']
 
 Study path: all of it.
 """
@@ -66,7 +69,8 @@ class Step:
     counterpart: the step is ours alone.
     """
 
-    number: str  # "1" to "17"; "S1" to "S6" for the shutdown; "P1" to "P5" for bind + start
+    number: str  # "1" to "17"; "S1" to "S6" for the shutdown; "P1" to "P5" for bind + start;
+    # "T1" to "T6" for the TLS handshake
     phase: str  # a key of PHASES
     title: str
     ours: str
@@ -232,6 +236,54 @@ STUDY_PATH: tuple[Step, ...] = (
          "minitornado/process.py::task_id", "tornado/process.py::task_id",
          "Which child this is, 0 to n-1 (None in a process that did not fork): the app asks "
          "it to tell its children apart. Then the child runs its loop (step 9)."),
+    # ---- HTTPS: the TLS handshake, driven by the loop (app.listen(port, ssl_options=...))
+    Step("T1", "tls", "ssl_options become a context",
+         "minitornado/tcpserver.py::TCPServer.__init__", "tornado/tcpserver.py::TCPServer.__init__",
+         "Inside step 2: the ssl_options dict is checked and turned into one ssl.SSLContext, "
+         "here, once for the server's life. Tornado only checks the dict here, and builds a "
+         "context from it for every connection, in ssl_wrap_socket (T2).",
+         then=(("minitornado/netutil.py::ssl_options_to_context",
+                "tornado/netutil.py::ssl_options_to_context"),)),
+    Step("T2", "tls", "ssl_wrap_socket",
+         "minitornado/netutil.py::ssl_wrap_socket", "tornado/netutil.py::ssl_wrap_socket",
+         "Inside step 10: the accepted socket becomes an ssl.SSLSocket with "
+         "do_handshake_on_connect=False. Not one byte of TLS has moved: a blocking handshake "
+         "here would stall the loop for every other client."),
+    Step("T3", "tls", "SSLIOStream",
+         "minitornado/iostream.py::SSLIOStream.__init__",
+         "tornado/iostream.py::SSLIOStream.__init__",
+         "Built instead of IOStream (step 11, which it calls). It registers for READ at once: "
+         "the client speaks first, with its ClientHello, and the handshake must start even "
+         "if handle_stream never reads.",
+         then=(("minitornado/iostream.py::IOStream._update_io_state",
+                "tornado/iostream.py::BaseIOStream._add_io_state"),)),
+    Step("T4", "tls", "protocol https; the first read waits",
+         "minitornado/httpserver.py::_HTTPRequestContext.__init__",
+         "tornado/httpserver.py::_HTTPRequestContext.__init__",
+         "Inside step 12, the connection's context says https (the stream is an SSLIOStream). "
+         "The request loop (13, 14) asks for bytes at once; SSLIOStream._read_to_buffer "
+         "answers 0 while the handshake runs, so the read waits on the loop like any other.",
+         then=(("minitornado/iostream.py::SSLIOStream._read_to_buffer",
+                "tornado/iostream.py::SSLIOStream.read_from_fd"),)),
+    Step("T5", "tls", "one handshake round per readiness event",
+         "minitornado/iostream.py::SSLIOStream._do_ssl_handshake",
+         "tornado/iostream.py::SSLIOStream._do_ssl_handshake",
+         "Each time the loop reports the socket ready (_handle_events, then _handle_read, or "
+         "_handle_write for WRITE), do_handshake() goes as far as it can. SSLWantReadError: "
+         "the peer's next flight is not all here, wait for READ; SSLWantWriteError: ours "
+         "does not fit the kernel's buffer, wait for WRITE. _update_io_state tells the loop.",
+         before=(("minitornado/iostream.py::IOStream._handle_events",
+                  "tornado/iostream.py::BaseIOStream._handle_events"),
+                 ("minitornado/iostream.py::SSLIOStream._handle_read",
+                  "tornado/iostream.py::SSLIOStream._handle_read")),
+         then=(("minitornado/iostream.py::IOStream._update_io_state",
+                "tornado/iostream.py::BaseIOStream._add_io_state"),)),
+    Step("T6", "tls", "decrypted bytes",
+         "minitornado/iostream.py::IOStream._read_to_buffer",
+         "tornado/iostream.py::BaseIOStream._read_to_buffer",
+         "The handshake is done: SSLIOStream._read_to_buffer (T4) passes through to this "
+         "one, whose recv() now returns the request's bytes, decrypted by OpenSSL. From here "
+         "on, step 14 and the rest go as over TCP."),
 )  # fmt: skip
 
 PHASES = {
@@ -241,6 +293,8 @@ PHASES = {
     "the requests in progress)",
     "processes": "the other way of starting: bind() then start(n), which forks n children "
     "(Tornado advises one listen(reuse_port=True) per process instead)",
+    "tls": "HTTPS: the TLS handshake, driven by the loop before the first request "
+    "(app.listen(port, ssl_options=...))",
 }
 
 
@@ -369,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Walk the study path: our code for each step, and where Tornado does the same.",
     )
     parser.add_argument(
-        "--step", metavar="N", help="show step N only (1 to 17, S1 to S6, P1 to P5)"
+        "--step", metavar="N", help="show step N only (1 to 17, S1-S6, P1-P5, T1-T6)"
     )
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument(

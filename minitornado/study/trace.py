@@ -246,6 +246,14 @@ LINES: dict[str, tuple[Watch, ...]] = {
     # Step 5's own definition again: this watch logs only the call start() makes.
     "P4": (Watch(_ours("P4"), "call", show.child_add_sockets),),
     "P5": (Watch(_ours("P5"), "return", show.task_id_asked),),
+    "T1": (Watch(_ours("T1"), "return", show.ssl_context_built),),
+    "T2": (Watch(_ours("T2"), "return", show.socket_wrapped),),
+    "T3": (Watch(_ours("T3"), "return", show.ssl_stream_made),),
+    "T4": (Watch(_ours("T4"), "return", show.https_context),
+           Watch("minitornado/iostream.py::SSLIOStream._read_to_buffer", "return",
+                 show.first_read_waits)),
+    "T5": (Watch(_ours("T5"), "return", show.handshake_round),),
+    "T6": (Watch(_ours("T6"), "return", show.decrypted),),
 }  # fmt: skip
 
 # The calls the per-request counts come from; they print nothing themselves.
