@@ -5,7 +5,9 @@
 The first line on stdout (flushed at once) is ``listening <port>``; then the server runs
 until SIGTERM or SIGINT. A ``--port`` already in use ends it with one line naming the port.
 With ``--certfile`` it serves HTTPS, with an ``ssl.SSLContext`` made once, so that both
-servers run the same handshake; ``--dict`` passes Tornado's dict form instead, which Tornado
+servers run the same handshake. The context issues no TLS 1.3 session tickets, so a client
+cannot resume a session: every new connection is a full handshake (wrk would otherwise
+resume nearly all of them). ``--dict`` passes Tornado's dict form instead, which Tornado
 turns into a new context (reading the files again) for every connection, and we do once.
 The same code serves both implementations: only the imports differ, which is the promise
 minitornado makes to an application.
@@ -83,6 +85,7 @@ def main() -> None:
     elif args.certfile:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.certfile, args.keyfile)
+        tls.num_tickets = 0  # no resumption: a full handshake per new connection
     asyncio.run(serve(args.impl, bind(args.impl, args.port), tls))
 
 

@@ -83,8 +83,8 @@ advises one ``listen(reuse_port=True)`` per process instead; ``demo_app.py --pro
 
 HTTPS (``app.listen(port, ssl_options=...)``): the TLS handshake runs on the loop before the
 first request, a round per readiness event (``demo_app.py --certfile F --keyfile F --trace``
-shows each round). T1 happens inside step 2, T2 inside step 10, T3 in place of step 11, T4
-inside step 12, and T6 leads back to step 14::
+shows each round). T1 happens inside step 2, T2 inside step 10, T3 around step 11 (it
+calls it), T4 inside step 12, and T6 leads back to step 14::
 
     T1. minitornado/tcpserver.py::TCPServer.__init__
         tornado/tcpserver.py::TCPServer.__init__

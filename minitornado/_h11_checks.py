@@ -11,13 +11,13 @@ more lenient in the few places listed below, each compared byte for byte with To
 tests/test_hostile_corpus.py and tests/test_http_differential.py. ``HTTP1Connection`` turns
 h11's ``Request`` into Tornado's start line and headers with ``request_from_h11``, which
 also refuses those inputs as Tornado refuses them (a 400 and a closed connection), before
-the delegate sees the request. Besides this module, only ``http1connection`` imports h11:
-its reading ladder takes h11's events.
+the delegate sees the request. Of the serving modules, only this one and ``http1connection``
+import h11, whose reading ladder takes h11's events (the study tracer imports it too).
 
 Kept (what Tornado refuses and h11 accepts, answered with Tornado's 400 and log message):
     a version other than HTTP/1.x (h11 takes any ``HTTP/d.d``);
     obs-fold header lines (h11 joins them to the line above);
-    ``Transfer-Encoding`` together with ``Content-Length`` (h11 follows the first);
+    ``Transfer-Encoding`` together with ``Content-Length`` (h11 follows ``Transfer-Encoding``);
     control characters in header values (``HTTPHeaders.add`` refuses them, called here).
 Kept too, the limits h11 lacks: ``max_header_size`` for a complete header block (h11's
 ``max_incomplete_event_size`` only counts a block that has not fully arrived), and
@@ -198,9 +198,10 @@ _TORNADO_REASONS: dict[str, str | None] = {
 def tornado_reason(error: h11.RemoteProtocolError, received: bytes, max_body_size: int) -> str:
     """What Tornado gives as the reason for refusing the request h11 refused with ``error``.
 
-    ``received``: the bytes fed to h11 for this request's header block (None of it once the
-    block was parsed). h11's own words are kept where Tornado would not refuse the request
-    (a declared difference) or where the table has no entry.
+    ``received``: the bytes fed to h11 for this request's header block (empty once the
+    block was parsed: a refusal in the body needs none). h11's own words are kept where
+    Tornado would not refuse the request (a declared difference) or where the table has no
+    entry.
     """
     h11_reason = str(error)
     for prefix, reason in _TORNADO_REASONS.items():

@@ -45,10 +45,12 @@ it names):
     - A header block over ``max_header_size`` is answered ``431 Request Header Fields Too
       Large`` before the close; Tornado closes without a word.
     - A body over ``max_body_size`` is answered ``413 Content Too Large``, with no
-      ``100 (Continue)`` before it; Tornado sends the 100, then the bare 400.
+      ``100 (Continue)`` before it when its ``Content-Length`` says so; Tornado sends the
+      100, then the bare 400.
     - Chunk extensions (``5;x=1``) and trailer fields after the last chunk are accepted, as
       RFC 9112 §7.1.1 and §7.1.2 allow (trailers are dropped); Tornado answers 400. So is
-      whitespace after a chunk size (``5 ``, h11's leniency; the size read is the same).
+      whitespace after a chunk size (``5 ``, h11's leniency; the size read is the same;
+      tests/test_hostile_corpus.py).
     - A chunk size longer than 20 hex digits gets the bare 400 (h11's cap), even if it is
       only leading zeros; Tornado reads it (tests/test_hostile_corpus.py). A chunk size
       over ``max_body_size`` is refused as soon as its line is read, as in Tornado, but
@@ -95,9 +97,10 @@ class _QuietException(Exception):
 class _ExceptionLoggingContext:
     """The ``with`` block around each call into a delegate (the application's code).
 
-    An ``HTTPInputError`` passes through: the client's fault, it gets a 400. Anything else
-    is logged with its traceback as ``Uncaught exception`` and becomes a
-    ``_QuietException``, which closes the connection without a response.
+    An ``HTTPInputError`` passes through: the client's fault, it gets a 400. A cancellation
+    passes through too (``HTTP1ServerConnection.close`` makes one; Tornado's context would
+    log it). Anything else is logged with its traceback as ``Uncaught exception`` and
+    becomes a ``_QuietException``, which closes the connection without a response.
     """
 
     def __init__(self, logger: logging.Logger) -> None:
@@ -122,7 +125,8 @@ class _ExceptionLoggingContext:
 
 # Tornado: tornado/http1connection.py::_YIELD_THRESHOLD
 # A fast client can keep the stream's reads completing at once, and awaiting a finished
-# Future does not give the loop a turn: yield once per this many body bytes.
+# Future does not give the loop a turn: yield once per this many bytes received (Tornado
+# counts body bytes, and a fixed cost per chunk, _CHUNK_YIELD_COST).
 _YIELD_THRESHOLD = 256 * 1024
 
 
@@ -167,12 +171,13 @@ class HTTP1ServerConnection:
 
     Compared with Tornado:
         Differs on purpose: when the request loop ends, however it ends, the stream is
-        closed. Tornado leaves the socket of a cancelled loop open until garbage collection.
-        And the loop waits for a request's first bytes before it makes its
-        ``HTTP1Connection`` and calls ``delegate.start_request``, so that an idle
-        connection holds no request state (see ``_wait_for_request``). Tornado makes both
-        as soon as the previous response is done: it calls ``start_request`` once more per
-        connection, for a request that never comes (tests/test_hot_path.py).
+        closed. Tornado leaves the socket of a cancelled loop open, still watched by the
+        loop, until the client hangs up (tests/test_http1connection.py). And the loop
+        waits for a request's first bytes before it makes its ``HTTP1Connection`` and
+        calls ``delegate.start_request``, so that an idle connection holds no request
+        state (see ``_wait_for_request``). Tornado makes both as soon as the previous
+        response is done: it calls ``start_request`` once more per connection, for a
+        request that never comes (tests/test_hot_path.py).
     """
 
     def __init__(
@@ -260,9 +265,11 @@ class HTTP1ServerConnection:
                 # No asyncio.sleep(0) here, unlike Tornado: this request already gave the
                 # loop a turn (HTTP1Connection._wait_for_response), so other connections ran.
         finally:
-            # Already closed on every path but one: a loop cancelled at shutdown. (Tornado
-            # leaves that socket to the garbage collector; websockets' detach(), left out
-            # here, is the only reason to leave the stream open.)
+            # Already closed on every path but two: a loop cancelled at shutdown, and a
+            # close_when_idle() that came after a response was finished but before this
+            # loop went on. (Tornado leaves a cancelled loop's socket open, still watched
+            # by the loop, until the client hangs up; websockets' detach(), left out here,
+            # is the only reason to leave the stream open.)
             self.stream.close()
             delegate.on_close(self)
 
@@ -425,7 +432,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._request_start_line: httputil.RequestStartLine | None = None
         self._request_headers: httputil.HTTPHeaders | None = None
         self._disconnect_on_finish = False
-        self._last_request = False  # set by close_when_idle: answer with Connection: close
+        self._last_request = False  # set by serve_as_last: answer with Connection: close
         # -- writing
         self._write_finished = False
         self._finish_future: asyncio.Future[None] = stream.io_loop.asyncio_loop.create_future()
@@ -497,7 +504,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             await self._wait_for_response()
         except (httputil.HTTPInputError, h11.RemoteProtocolError) as e:
             # h11 re-raises its errors from a method of the error itself, so the traceback
-            # holds a frame that holds the error: a cycle. Only the message is used.
+            # holds a frame that holds the error: a cycle. The traceback is never used.
             e.__traceback__ = None
             await self._refuse(e)
             return False
@@ -722,8 +729,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Finish this request, with ``Connection: close`` if its headers are not out yet,
         then close the connection.
 
-        Returns True if nothing of the request has arrived yet (only empty lines, and the
-        read for more is pending): the caller may close the connection now instead.
+        Returns True if nothing of the request has arrived yet (at most the one empty line
+        that is skipped, and the read for more is pending): the caller may close the
+        connection now instead.
         ``HTTP1ServerConnection.close_when_idle`` calls it.
         """
         self._last_request = True

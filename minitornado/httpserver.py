@@ -127,8 +127,9 @@ class HTTPServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         progress are cut off, not drained: their clients see the connection close.
         """
         while self._connections:
-            # Each loop's on_close removes its connection from the set; going over a copy
-            # means a loop that somehow ended without it cannot keep this spinning.
+            # Each loop's on_close removes its connection from the set (hence the copy);
+            # the discard means a loop that somehow ended without it cannot keep this
+            # spinning.
             for conn in list(self._connections):
                 await conn.close()
                 self._connections.discard(conn)

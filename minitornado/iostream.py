@@ -33,11 +33,12 @@ plain text) and ``SSLIOStream``'s client side (``connect`` with ``server_hostnam
 ``send`` raises it); Windows' 128 KB cap per ``send``.
 
 Study path: step 11 (``TCPServer._handle_connection`` wraps each accepted socket in an
-``IOStream``, or in an ``SSLIOStream`` for a server with ``ssl_options``); at step 14
-``HTTP1Connection`` reads the request from it with ``read_bytes(chunk_size, partial=True)``
-and feeds what comes to h11. Over TLS, steps T3 to T6: ``SSLIOStream`` registers for the
-ClientHello (T3), the first read waits (T4), each readiness event runs one round of the
-handshake (T5), then ``_read_to_buffer`` returns decrypted bytes (T6).
+``IOStream``, or in an ``SSLIOStream`` for a server with ``ssl_options``); at steps 13 and
+14 the request loop (``_wait_for_request``) and ``HTTP1Connection`` read the request from it
+with ``read_bytes(chunk_size, partial=True)`` and feed what comes to h11. Over TLS,
+steps T3 to T6: ``SSLIOStream`` registers for the ClientHello (T3), the first read waits
+(T4), each readiness event runs one round of the handshake (T5), then ``_read_to_buffer``
+returns decrypted bytes (T6).
 """
 
 from __future__ import annotations
@@ -116,14 +117,16 @@ class IOStream:
         Simplified: ``BaseIOStream`` and ``IOStream`` are one class.
         Differs on purpose: ``stream.socket`` stays the (closed) socket object after
         ``close()``; Tornado sets it to None. Code that only reads ``socket.family`` works
-        either way, and the attribute never needs a None check. And while no read is
-        pending, a stream the loop already watches goes on taking in data up to one chunk;
-        Tornado stops at the first byte (see ``_listens_while_idle``; tests/test_hot_path.py).
+        either way, and the attribute never needs a None check (tests/test_iostream.py).
+        And while no read is pending, a stream the loop already watches goes on taking in
+        data up to one chunk; Tornado stops at the first byte (see ``_listens_while_idle``;
+        tests/test_hot_path.py).
         And an EOF that nobody waits for (no read pending, and no close callback on a
         stream with nothing unread) is left for the next read to find instead of closing
         the stream at once, as Tornado's idle stream does: ``HTTP1Connection`` hands
         pipelined requests to h11, not to this buffer, and they must still be answered
-        when the client half-closes after sending them (tests/test_half_close.py).
+        when the client half-closes after sending them (tests/test_iostream.py;
+        tests/test_half_close.py).
         ``error`` keeps no traceback: its frames would hold the stream in a reference
         cycle, freed only by the garbage collector (tests/test_circlerefs.py).
     """
@@ -179,7 +182,7 @@ class IOStream:
         # always on a plain stream. Only SSLIOStream sets it.
         self._handshake_wants = 0
         # The events we are registered for with the IOLoop; None = not registered at all.
-        # Only _update_io_state changes it.
+        # Only _update_io_state changes it, and close(), which leaves the loop.
         self._state: int | None = None
         self._closed = False
         # The peer has closed its side, and nobody was waiting for that yet (see
@@ -196,7 +199,8 @@ class IOStream:
 
         With ``max_bytes``, give up once that many bytes arrived without a match: the
         stream closes and the Future fails with ``StreamClosedError`` whose ``real_error``
-        is an ``UnsatisfiableReadError``. (This is how HTTP1Connection caps header size.)
+        is an ``UnsatisfiableReadError``. (This is how Tornado's HTTP1Connection caps
+        header size; ours lets h11 count.)
         """
         future = self._start_read()
         self._read_regex = re.compile(regex)
@@ -401,8 +405,8 @@ class IOStream:
             Differs on purpose: data that has to wait in the buffer is copied if the caller
             could still change it (a bytearray, a view of one), so the caller may reuse or
             resize it as soon as ``write()`` returns. Tornado keeps a view of writes over
-            2 KB, and resizing that bytearray raises ``BufferError`` until the write is done.
-            Bytes are never copied.
+            2 KB, and resizing that bytearray raises ``BufferError`` until the write is done
+            (tests/test_iostream.py). Bytes are never copied.
             Simplified: the buffer is a list of pieces sent with one ``sendmsg()`` call
             (writev), where Tornado coalesces small writes into bytearrays.
         """
@@ -560,8 +564,8 @@ class IOStream:
         #    (bench/OPTIMISATIONS.md).
         # So: listen when a close callback waits for the hang-up and nothing is left to hand
         # out (as Tornado does), and a registered stream goes on listening while less than
-        # one chunk is unread, which bounds what a client can make us hold. Never once the
-        # peer's EOF is pending: the loop would report it for ever.
+        # one chunk is unread, which bounds what a client can make us hold. That second
+        # rule ends once the peer's EOF is pending: the loop would report it for ever.
         if self._waiting_for_hang_up():
             return True
         return (
@@ -756,7 +760,7 @@ class SSLIOStream(IOStream):
 
     Compared with Tornado:
         Same: the handshake driven by the loop, what is logged and what stays quiet,
-        ``wait_for_handshake``.
+        ``wait_for_handshake`` (but for how its Future fails: see there).
         Simplified: what the handshake waits for is one attribute, which ``_update_io_state``
         reads (Tornado has ``reading()`` and ``writing()`` report it); the step that
         completes the handshake goes on to read what came with it (Tornado waits for the
@@ -790,7 +794,8 @@ class SSLIOStream(IOStream):
         self._ssl_connect_future: asyncio.Future[SSLIOStream] | None = None
         # The client speaks first (ClientHello): a server waits to read, a client writes.
         # Registering now, not at the first read, starts the handshake even for a
-        # handle_stream that never reads.
+        # handle_stream that never reads. (Tornado registers for WRITE either way; the loop
+        # reports it at once, and the first do_handshake() then asks for READ.)
         self._handshake_wants = IOLoop.READ if socket.server_side else IOLoop.WRITE
         self._update_io_state()
 
@@ -857,7 +862,8 @@ class SSLIOStream(IOStream):
         # not lost all the same: a read goes back to the loop only after a recv() answered
         # SSLWantReadError (_read_to_buffer_loop stops earlier only once the read is
         # answered), which means the SSL object holds no whole record; and every new read
-        # starts with a recv() (_try_inline_read). So no code here looks at pending().
+        # that the read buffer cannot answer calls recv() before it waits
+        # (_try_inline_read). So no code here looks at pending().
         if self._handshake_wants:
             return 0  # no data before the handshake: a recv() now would run it on its own
         try:
@@ -882,8 +888,11 @@ class SSLIOStream(IOStream):
         before the handshake is done. Call it at most once per stream.
 
         Compared with Tornado:
-            Same, but for a stream whose handshake was already cut short: our Future fails
-            at once, Tornado's never resolves (tests/test_tls.py).
+            Differs on purpose: when the handshake fails, the Future fails as every pending
+            Future of a closed stream does, with ``StreamClosedError`` whose ``real_error``
+            is the ``ssl.SSLError`` (or ``OSError``); Tornado's fails with that error itself.
+            And for a stream whose handshake was already cut short, our Future fails at
+            once; Tornado's never resolves (tests/test_tls.py, both).
         """
         if self._ssl_connect_future is not None:
             raise RuntimeError("Already waiting")

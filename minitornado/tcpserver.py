@@ -174,7 +174,7 @@ class TCPServer:
     def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
         """Legacy: start accepting on the sockets ``bind()`` made, in one process or several.
 
-        With ``num_processes`` other than 1 (None or 0: one per CPU) it first calls
+        With ``num_processes`` other than 1 (None or <= 0: one per CPU) it first calls
         ``process.fork_processes(num_processes, max_restarts)``, giving it the sockets too:
         each child returns from ``start()`` accepting on the sockets it inherited, all of them
         on the same port, and the parent never returns. Call it once, before any event loop
@@ -185,7 +185,7 @@ class TCPServer:
             Same, but for two things done on purpose: the parent's handling of SIGTERM and
             SIGINT, and of the sockets it holds (see ``process.fork_processes``); and
             ``start(n)`` with no socket bound, which raises ``RuntimeError`` where Tornado
-            forks children that serve nothing.
+            forks children that serve nothing (tests/test_process.py, both).
         """
         assert not self._started, "start() may be called only once"
         if num_processes != 1 and not self._pending_sockets:
@@ -249,7 +249,7 @@ class TCPServer:
             Differs on purpose: when ``IOStream()`` or a synchronous ``handle_stream``
             raises, we close the connection. Tornado only logs: the socket is closed when the
             garbage collector frees it (with a ``ResourceWarning``), so not for as long as a
-            log handler keeps the error's traceback.
+            log handler keeps the error's traceback (tests/test_tcpserver.py).
         """
         stream: IOStream | None = None
         try:
@@ -300,8 +300,10 @@ def _server_ssl_context(ssl_options: dict[str, Any] | ssl.SSLContext) -> ssl.SSL
 
 
 def _client_left(error: OSError) -> bool:
-    # What wrapping a socket raises when its client is already gone: the reset itself, or
-    # a socket that cannot name its peer any more (EINVAL on macOS, ENOTCONN on Linux).
+    # What wrapping a socket raises when its client is already gone. CPython's ssl first
+    # asks for the peer's address: macOS answers EINVAL. Linux answers ENOTCONN, which ssl
+    # takes for "not connected yet" before it tries recv(1): that raises the reset itself,
+    # or finds bytes the client sent before leaving and raises an SSLError with ENOTCONN.
     return isinstance(error, (ConnectionError, ssl.SSLEOFError)) or error.errno in (
         errno.EINVAL,
         errno.ENOTCONN,

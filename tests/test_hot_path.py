@@ -85,6 +85,27 @@ async def test_an_idle_stream_keeps_listening_up_to_one_chunk_nobody_reads() -> 
         theirs.close()
 
 
+async def test_tornados_idle_stream_stops_listening_once_a_byte_is_buffered() -> None:
+    # The test above on Tornado's IOStream (the "Differs on purpose" of IOStream): the same
+    # small message is taken in, and the stream then stops listening for READ, so the next
+    # read has to register it with the loop again.
+    from tornado import iostream as tornado_iostream
+    from tornado.ioloop import IOLoop as TornadoIOLoop
+
+    ours, theirs = socket.socketpair()
+    stream = tornado_iostream.IOStream(ours, read_chunk_size=16384)
+    stream.set_close_callback(lambda: None)
+    try:
+        assert stream._state is not None and stream._state & TornadoIOLoop.READ
+        theirs.send(b"GET / HTTP/1.1\r\n\r\n")
+        await asyncio.sleep(0.05)
+        assert bytes(stream._read_buffer[: stream._read_buffer_size]) == b"GET / HTTP/1.1\r\n\r\n"
+        assert not stream._state & TornadoIOLoop.READ
+    finally:
+        stream.close()
+        theirs.close()
+
+
 async def test_an_idle_connection_holds_no_request_state(serve: Any) -> None:
     # After a response, while the client stays connected and silent, no HTTP1Connection
     # (nor its h11 parser) is alive: the loop waits for the next request's first bytes

@@ -625,6 +625,20 @@ async def test_log_reason_is_tornados_unless_h11_alone_refuses(serve, caplog):
     ]
 
 
+async def test_log_reason_for_a_chunk_size_over_20_digits_is_tornados_for_a_bad_size(
+    serve, caplog
+):
+    # A chunk size of 22 hex digits is refused by h11 alone (Tornado reads it: see
+    # tests/test_hostile_corpus.py); the reason logged is Tornado's words for a bad chunk
+    # size, not h11's "illegal chunk header".
+    caplog.set_level(logging.INFO)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    request += b"0" * 21 + b"2\r\nhi\r\n0\r\n\r\n"
+    assert await exchange(serve(MINI, app_for(MINI)), request) == BARE_400
+    reasons = [r.getMessage() for r in caplog.records if "Malformed" in r.getMessage()]
+    assert reasons == ["Malformed HTTP message from 127.0.0.1: invalid chunk size"]
+
+
 async def test_transfer_encoding_value_arrives_lower_cased_where_tornado_keeps_it(serve):
     # h11 lower-cases the Transfer-Encoding value; Tornado hands it over as sent.
     request = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: CHUNKED\r\n"

@@ -622,3 +622,25 @@ async def test_socket_attribute_survives_close(
         theirs = tornado.iostream.IOStream(server2)
         theirs.close()
         assert theirs.socket is None
+
+
+async def test_an_eof_nobody_waits_for_is_left_for_the_next_read(
+    iostream: ModuleType, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    # Differs on purpose (IOStream's "Compared with Tornado"): a stream the loop watches,
+    # with no read pending and no close callback, receives the peer's FIN. Ours stays open
+    # and leaves the loop, and the next read finds the EOF; Tornado's closes at once.
+    server, client = pair
+    stream = iostream.IOStream(server)
+    future = stream.read_bytes(2)  # waits on the loop: the stream registers
+    client.sendall(b"ab")
+    assert await _wait(future) == b"ab"
+    client.shutdown(socket.SHUT_WR)
+    await asyncio.sleep(0.1)
+    if iostream is tornado.iostream:
+        assert stream.closed()
+        return
+    assert not stream.closed() and not _registered(iostream, server)
+    with pytest.raises(iostream.StreamClosedError):
+        await _wait(stream.read_bytes(1))
+    assert stream.closed()

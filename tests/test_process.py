@@ -179,6 +179,23 @@ def test_start_with_several_processes_and_no_socket_bound_is_refused(tmp_path: P
     assert (status, out, err) == (0, "start(2): no socket to serve; call bind() first\n", "")
 
 
+def test_tornado_start_with_several_processes_and_no_socket_bound_forks_all_the_same(
+    tmp_path: Path,
+) -> None:
+    # The other side of the test above: Tornado's start(2) forks two children, each of
+    # which returns from start() with nothing to accept on and runs the caller's code.
+    code = """
+        from tornado.process import task_id
+        from tornado.tcpserver import TCPServer
+        TCPServer().start(2)
+        print("child", task_id(), "has no socket", flush=True)
+    """
+    with running(code, tmp_path) as run:
+        status, out, _ = run.finish()
+    assert status == 0
+    assert sorted(out.splitlines()) == ["child 0 has no socket", "child 1 has no socket"]
+
+
 # ---- Supervision ----------------------------------------------------------------------------
 
 

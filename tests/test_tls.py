@@ -415,6 +415,43 @@ async def test_wait_for_handshake_after_the_client_left_mid_handshake(
     assert outcome == (["failed"] if impl == MINI else ["still pending"])
 
 
+async def test_wait_for_handshake_fails_with_stream_closed_when_the_handshake_fails(
+    impl: Impl, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    # handle_stream waits for the handshake, and the client sends plain HTTP instead of a
+    # ClientHello. Differs: minitornado's Future fails with StreamClosedError, whose
+    # real_error is the ssl.SSLError, as every pending Future of a closed stream does;
+    # Tornado's fails with the ssl.SSLError itself.
+    outcome: list[BaseException] = []
+
+    class Server(impl.tcpserver.TCPServer):  # type: ignore[name-defined,misc]
+        async def handle_stream(self, stream: Any, address: Any) -> None:
+            try:
+                await stream.wait_for_handshake()
+            except Exception as e:
+                outcome.append(e)
+
+    server = Server(ssl_options=pki.server_options())
+    sockets = impl.netutil.bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    try:
+        client = await Client.connect(sockets[0].getsockname()[1])
+        await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(40):
+            if outcome:
+                break
+            await asyncio.sleep(0.05)
+        client.close()
+    finally:
+        server.stop()
+    [error] = outcome
+    if impl == MINI:
+        assert isinstance(error, impl.iostream.StreamClosedError)
+        assert isinstance(error.real_error, ssl.SSLError)
+    else:
+        assert isinstance(error, ssl.SSLError)
+
+
 # ---- Hostile clients -----------------------------------------------------------------------
 
 

@@ -171,7 +171,7 @@ async def test_stalled_handshakes_do_not_delay_a_normal_https_client(
     )
     assert kept[0] >= IDLE_TIMEOUT * 0.95  # closed by the timeout, not by something else
     assert kept[-1] < IDLE_TIMEOUT + SLACK
-    assert len(before) >= 10 and len(during) >= 10
+    assert len(before) >= 5 and len(during) >= 5
     assert during[-1] < MAX_DURING_MS
     assert after_fds <= base_fds
     assert [line for line in server.log().splitlines() if line.startswith("ERROR")] == []
