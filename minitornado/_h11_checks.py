@@ -12,7 +12,7 @@ tests/test_hostile_corpus.py and tests/test_http_differential.py. ``HTTP1Connect
 h11's ``Request`` into Tornado's start line and headers with ``request_from_h11``, which
 also refuses those inputs as Tornado refuses them (a 400 and a closed connection), before
 the delegate sees the request. Of the serving modules, only this one and ``http1connection``
-import h11, whose reading ladder takes h11's events (the study tracer imports it too).
+import h11, whose reading ladder takes h11's events.
 
 Kept (what Tornado refuses and h11 accepts, answered with Tornado's 400 and log message):
     a version other than HTTP/1.x (h11 takes any ``HTTP/d.d``);

@@ -122,11 +122,11 @@ class IOStream:
         data up to one chunk; Tornado stops at the first byte (see ``_listens_while_idle``;
         tests/test_hot_path.py).
         And an EOF that nobody waits for (no read pending, and no close callback on a
-        stream with nothing unread) is left for the next read to find instead of closing
-        the stream at once, as Tornado's idle stream does: ``HTTP1Connection`` hands
-        pipelined requests to h11, not to this buffer, and they must still be answered
-        when the client half-closes after sending them (tests/test_iostream.py;
-        tests/test_half_close.py).
+        stream with nothing unread and nothing to send) is left for the next read to find
+        instead of closing the stream at once, as Tornado's idle stream does:
+        ``HTTP1Connection`` hands pipelined requests to h11, not to this buffer, and they
+        must still be answered when the client half-closes after sending them
+        (tests/test_iostream.py; tests/test_half_close.py).
         ``error`` keeps no traceback: its frames would hold the stream in a reference
         cycle, freed only by the garbage collector (tests/test_circlerefs.py).
     """
@@ -316,7 +316,7 @@ class IOStream:
             raise
         if not chunk:
             # EOF: the peer closed its side. Close only if someone waits for that: a
-            # reader, or the close callback of a stream with nothing left to hand out.
+            # reader, or the close callback of a stream with nothing to hand out or send.
             # Otherwise the data received before the EOF (pipelined requests sent before a
             # half-close) is still to be read and answered; a later recv() sees the EOF again.
             if self.reading() or self._waiting_for_hang_up():

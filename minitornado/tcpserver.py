@@ -17,9 +17,9 @@ Left out: nothing of Tornado's ``tcpserver.py``.
 
 Study path (numbers from ``minitornado/__init__.py``): step 3 is ``TCPServer.listen``, step 5
 is ``add_sockets`` and step 10 is ``_handle_connection``, which the accept handler calls;
-shutdown step S2 is ``stop``. On the other way of starting, steps P1, P2 and P4 are ``bind``,
-``start`` and ``add_sockets`` again, in each forked child. Over TLS, step T1 is the
-constructor, which builds the ``SSLContext``.
+shutdown step S2 is ``stop``. On the other way of starting, steps P1 and P2 are ``bind`` and
+``start``, and step P4 is ``add_sockets`` again, in each forked child. Over TLS, step T1 is
+the constructor, which builds the ``SSLContext``.
 
 A complete echo server (``tests/test_tcpserver.py`` runs this very text)::
 

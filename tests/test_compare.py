@@ -410,7 +410,8 @@ def test_every_declaration_has_the_shape_of_its_request_only_and_a_module_docume
 def _requests_file_example(text: str) -> str:
     """The indented example of a requests file in ``text``, from its comment to the prose."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip().startswith("### ")) - 1
+    # (Indented: the README's own "### " headings are not the example.)
+    start = next(i for i, line in enumerate(lines) if line.startswith("    ### ")) - 1
     end = next(i for i in range(start, len(lines)) if lines[i] and not lines[i].startswith(" "))
     return textwrap.dedent("\n".join(lines[start:end]))
 
