@@ -615,13 +615,13 @@ class HTTP1Connection(httputil.HTTPConnection):
         self.pipelined = self._h11.trailing_data[0]
 
     async def _wait_for_response(self) -> None:
-        # One turn of the loop first: the one Tornado's request loop gives other
-        # connections between two requests. It comes before the close callback so that a
-        # handler answering in its first step is done by then: registering for the
-        # client's hang-up costs two system calls on a stream the loop does not watch
-        # yet (bench/OPTIMISATIONS.md).
-        await asyncio.sleep(0)
-        if self._finish_future.done() or self.stream.closed():
+        if self._finish_future.done():
+            # Answered at once (a plain callable's response): give the loop the one turn
+            # Tornado's request loop gives other connections between two requests. A
+            # response still being made gives it by the wait below.
+            await asyncio.sleep(0)
+            return
+        if self.stream.closed():
             return
         # While the application works nothing is read, so only the close callback can
         # notice a client that leaves (its FIN or reset). Not when it has pipelined more

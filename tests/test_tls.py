@@ -687,10 +687,10 @@ def open_fds() -> int:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
-async def test_300_tls_connections_leave_no_descriptor_behind(
+async def test_1000_tls_connections_leave_no_descriptor_behind(
     impl: Impl, pki: Pki, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # 300 connections, 30 at a time, in three shapes: a full HTTPS request; a TCP connect
+    # 1,000 connections, 40 at a time, in three shapes: a full HTTPS request; a TCP connect
     # closed before any ClientHello; half a ClientHello, then a close. Afterwards the
     # server holds no connection and the process is back to its descriptor count.
     served = Served.start(impl, app_for(impl), ssl_options=pki.server_options())
@@ -712,8 +712,8 @@ async def test_300_tls_connections_leave_no_descriptor_behind(
 
     opened = time.monotonic()
     try:
-        for batch in range(10):
-            shapes = (one(batch * 30 + n) for n in range(30))
+        for batch in range(25):
+            shapes = (one(batch * 40 + n) for n in range(40))
             await asyncio.wait_for(asyncio.gather(*shapes), TIMEOUT)
         deadline = time.monotonic() + TIMEOUT
         while (served.server._connections or open_fds() > baseline) and time.monotonic() < deadline:
@@ -721,7 +721,7 @@ async def test_300_tls_connections_leave_no_descriptor_behind(
             gc.collect()
         assert not served.server._connections
         assert open_fds() <= baseline
-        print(f"\n300 TLS connections ({impl}): open descriptors {baseline} before, "
+        print(f"\n1,000 TLS connections ({impl}): open descriptors {baseline} before, "
               f"{open_fds()} after; {time.monotonic() - opened:.2f} s")  # fmt: skip
     finally:
         await served.close()
