@@ -185,10 +185,12 @@ def test_tornado_start_with_several_processes_and_no_socket_bound_forks_all_the_
     # The other side of the test above: Tornado's start(2) forks two children, each of
     # which returns from start() with nothing to accept on and runs the caller's code.
     code = """
+        import os
         from tornado.process import task_id
         from tornado.tcpserver import TCPServer
         TCPServer().start(2)
-        print("child", task_id(), "has no socket", flush=True)
+        # One write() of a short line: the two children's lines cannot interleave.
+        os.write(1, f"child {task_id()} has no socket\n".encode())
     """
     with running(code, tmp_path) as run:
         status, out, _ = run.finish()
