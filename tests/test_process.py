@@ -190,11 +190,11 @@ def test_tornado_start_with_several_processes_and_no_socket_bound_forks_all_the_
         from tornado.tcpserver import TCPServer
         TCPServer().start(2)
         # One write() of a short line: the two children's lines cannot interleave.
-        os.write(1, f"child {task_id()} has no socket\n".encode())
+        os.write(1, f"child {task_id()} has no socket\\n".encode())
     """
     with running(code, tmp_path) as run:
-        status, out, _ = run.finish()
-    assert status == 0
+        status, out, err = run.finish()
+    assert status == 0, err
     assert sorted(out.splitlines()) == ["child 0 has no socket", "child 1 has no socket"]
 
 
