@@ -19,6 +19,8 @@ Sections, in the order a test meets them:
     Logs              ``log_lines``, ``log_records``.
     Server process    ``ServerProcess``: tests/hostile_server.py started in a process of
                       its own, for the fault tests that measure it from outside.
+    Tornado's tests   ``swap_tornado_imports``: Tornado's own test source, run against
+                      minitornado's modules.
 
 Every wait is bounded: by ``TIMEOUT``, or by the bound a function takes as an argument.
 """
@@ -37,7 +39,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -622,3 +624,24 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+# ---- Tornado's own tests, with minitornado's names swapped in -----------------------------
+
+
+def swap_tornado_imports(source: str, modules: Collection[str]) -> str:
+    """Tornado's test source, each ``from tornado.X import a, b`` line (indented ones too:
+    the scripts some tests run) made ``from minitornado.X import a, b`` where X is one of
+    ``modules`` and minitornado's X has every name imported; the rest (``tornado.testing``,
+    the HTTP client, ...) stays Tornado's."""
+
+    def swap(found: re.Match[str]) -> str:
+        indent, module, names = found[1], found[2], found[3]
+        if module not in modules:
+            return found[0]
+        ours = importlib.import_module(f"minitornado.{module}")
+        if not all(hasattr(ours, name.strip()) for name in names.split(",")):
+            return found[0]
+        return f"{indent}from minitornado.{module} import {names}"
+
+    return re.sub(r"^([ \t]*)from tornado\.(\w+) import ([\w, ]+)$", swap, source, flags=re.M)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
-import importlib
 import os
 import pty
 import re
@@ -41,6 +40,7 @@ from pathlib import Path
 import h11
 import pytest
 import tornado
+from support import swap_tornado_imports
 
 import minitornado.process
 from minitornado.process import task_id
@@ -668,24 +668,6 @@ def _alive(pid: int) -> bool:
 SWAPPED = {p.stem for p in (ROOT / "minitornado").glob("*.py") if not p.stem.startswith("_")}
 
 
-def swap_imports(source: str) -> str:
-    """Tornado's test source, each ``from tornado.X import a, b`` (including those inside
-    the scripts the tests run) made ``from minitornado.X import a, b`` where minitornado has
-    module X and every name imported; the rest (``tornado.testing``, the HTTP client,
-    ``Subprocess``) stays Tornado's."""
-
-    def swap(found: re.Match[str]) -> str:
-        module, names = found[1], [n.strip() for n in found[2].split(",")]
-        if module not in SWAPPED:
-            return found[0]
-        ours = importlib.import_module(f"minitornado.{module}")
-        if not all(hasattr(ours, name) for name in names):
-            return found[0]
-        return f"from minitornado.{module} import {found[2]}"
-
-    return re.sub(r"from tornado\.(\w+) import ([\w, ]+)", swap, source)
-
-
 @pytest.mark.parametrize(
     ("test_file", "test_names"),
     [
@@ -699,7 +681,7 @@ def test_tornados_own_multiprocess_tests_pass_on_minitornado(
     # Scenario: Tornado 6.6.1's tests of fork_processes and start(n), loaded from the
     # installed package, their imports swapped, run with unittest in a fresh interpreter.
     source = (Path(tornado.__file__).parent / "test" / test_file).read_text()
-    swapped = swap_imports(source)
+    swapped = swap_tornado_imports(source, SWAPPED)
     assert swapped.count("from minitornado.") >= 3, "the swap must really happen"
     ast.parse(swapped)
     module = "swapped_" + test_file.removesuffix(".py")

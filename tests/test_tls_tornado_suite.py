@@ -19,15 +19,14 @@ the swapped module because some tests look for it there.
 
 from __future__ import annotations
 
-import importlib
 import json
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import tornado
+from support import swap_tornado_imports
 
 TORNADO_TESTS = Path(tornado.__file__).parent / "test"
 SWAPPED = ("httpserver", "web", "tcpserver", "netutil", "log")
@@ -66,17 +65,7 @@ class MiniServerTCP(TestIOStream):
 
 def swap_imports(source: str) -> str:
     """Tornado's test source with its server-side imports made minitornado's."""
-
-    def swap(found: re.Match[str]) -> str:
-        module, names = found[1], [n.strip() for n in found[2].split(",")]
-        if module not in SWAPPED:
-            return found[0]
-        ours = importlib.import_module(f"minitornado.{module}")
-        if not all(hasattr(ours, name) for name in names):
-            return found[0]
-        return f"from minitornado.{module} import {found[2]}"
-
-    source = re.sub(r"^from tornado\.(\w+) import ([\w, ]+)$", swap, source, flags=re.M)
+    source = swap_tornado_imports(source, SWAPPED)
     ours = "from tornado import gen\nfrom minitornado import netutil\n"
     return source.replace("from tornado import gen, netutil\n", ours)
 
